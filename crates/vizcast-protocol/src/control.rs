@@ -1,0 +1,122 @@
+//! The hub's own messages to viewers and producers.
+//!
+//! Every one is a JSON object whose first key is the reserved `"vizcast"`, naming the message type,
+//! so a client can tell them from data by the prefix [`CONTROL_PREFIX`] without parsing. Producers'
+//! frames can never start that way: the key is reserved.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the wire protocol, sent in [`Control::Hello`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Every control message, and no data frame, starts with these bytes.
+pub const CONTROL_PREFIX: &str = "{\"vizcast\":";
+
+/// Whether a frame received from the hub is one of its control messages.
+pub fn is_control(frame: &str) -> bool {
+    frame.starts_with(CONTROL_PREFIX)
+}
+
+/// A message from the hub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "vizcast", rename_all = "snake_case")]
+pub enum Control {
+    /// First message on every connection.
+    Hello {
+        /// [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// vizcast's version.
+        version: String,
+        /// Random id of this run of the hub: a viewer that reconnects to another session resets its state.
+        session: String,
+        /// The hub's clock, Unix seconds.
+        server_time: f64,
+        /// `viewer` or `producer`.
+        role: String,
+    },
+    /// The frames that follow, up to [`Control::SnapshotEnd`], are past state, not live data.
+    SnapshotBegin {
+        /// Why: `join` (history for a new viewer) or `resync` (latest state after a lag).
+        reason: String,
+        /// Number of frames in the snapshot.
+        frames: u64,
+        /// Their total size.
+        bytes: u64,
+    },
+    /// End of the snapshot: live frames follow.
+    SnapshotEnd {
+        /// Number of frames that were sent in the snapshot.
+        frames: u64,
+    },
+    /// This viewer fell behind by a whole queue: frames were skipped, then the latest state of every
+    /// stream among them is resent as a `resync` snapshot.
+    Lagged {
+        /// Frames this viewer will never see.
+        dropped_frames: u64,
+        /// Their size.
+        dropped_bytes: u64,
+        /// Total dropped for this viewer since it connected.
+        total_dropped_frames: u64,
+    },
+    /// Something this connection sent was refused, or the hub refuses the connection.
+    Error {
+        /// Class of error (`too_large`, `invalid`, `limit`, `read_only`, `rejected`...).
+        code: String,
+        /// What is wrong, for people.
+        message: String,
+        /// 1-based number of the refused frame on this connection, when it is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        frame: Option<u64>,
+        /// Byte offset in that frame, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<usize>,
+    },
+}
+
+impl Control {
+    /// The message as JSON text.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_messages_start_with_the_prefix_and_round_trip() {
+        let messages = [
+            Control::Hello {
+                protocol: PROTOCOL_VERSION,
+                version: "0.1.0".into(),
+                session: "abc".into(),
+                server_time: 1.5,
+                role: "viewer".into(),
+            },
+            Control::SnapshotBegin {
+                reason: "join".into(),
+                frames: 3,
+                bytes: 10,
+            },
+            Control::SnapshotEnd { frames: 3 },
+            Control::Lagged {
+                dropped_frames: 1,
+                dropped_bytes: 2,
+                total_dropped_frames: 3,
+            },
+            Control::Error {
+                code: "invalid".into(),
+                message: "x".into(),
+                frame: Some(1),
+                offset: None,
+            },
+        ];
+        for message in messages {
+            let json = message.to_json();
+            assert!(is_control(&json), "{json}");
+            assert_eq!(serde_json::from_str::<Control>(&json).unwrap(), message);
+        }
+    }
+}

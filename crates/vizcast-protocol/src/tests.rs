@@ -1,0 +1,519 @@
+//! Unit tests of frame parsing: every message kind, every error, hostile input.
+
+use crate::*;
+
+fn parse(text: &str) -> Vec<Message> {
+    parse_frame(text, &Limits::default()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn reject(text: &str) -> FrameError {
+    match parse_frame(text, &Limits::default()) {
+        Ok(m) => panic!("accepted {text}: {m:?}"),
+        Err(e) => e,
+    }
+}
+
+fn reject_with(text: &str, expected: &str) {
+    let err = reject(text);
+    assert!(
+        err.message.contains(expected),
+        "{text}\n  got:      {}\n  expected: {expected}",
+        err.message
+    );
+}
+
+#[test]
+fn scalar_value() {
+    let m = parse(r#"{"stream": "robot/arm/joint1", "t": 1732406400.125, "value": 0.53}"#);
+    assert_eq!(m.len(), 1);
+    assert_eq!(&*m[0].stream, "robot/arm/joint1");
+    assert_eq!(m[0].time, Time::At(1732406400.125));
+    assert_eq!(
+        m[0].scalars,
+        vec![Scalar {
+            path: "".into(),
+            samples: Samples::One(0.53)
+        }]
+    );
+    assert_eq!(m[0].shape, None);
+    assert_eq!(m[0].series_name(&m[0].scalars[0]), "robot/arm/joint1");
+}
+
+#[test]
+fn integers_and_receive_time() {
+    let m = parse(r#"{"stream":"a","value":-3}"#);
+    assert_eq!(m[0].time, Time::Receive);
+    assert_eq!(m[0].scalars[0].samples, Samples::One(-3.0));
+}
+
+#[test]
+fn values_are_flattened_by_path() {
+    let m = parse(r#"{"stream": "imu", "values": {"ax": 0.1, "ay": -9.8, "gyro": {"z": 2}}}"#);
+    let names: Vec<String> = m[0].scalars.iter().map(|s| m[0].series_name(s)).collect();
+    assert_eq!(names, ["imu/ax", "imu/ay", "imu/gyro/z"]);
+    assert_eq!(m[0].scalars[1].samples, Samples::One(-9.8));
+}
+
+#[test]
+fn columnar_batch() {
+    let m = parse(r#"{"stream": "signal", "t": [0.0, 0.001, 0.002], "value": [1.0, 1.2, 0.9]}"#);
+    assert_eq!(m[0].time, Time::Columns(vec![0.0, 0.001, 0.002]));
+    assert_eq!(
+        m[0].scalars[0].samples,
+        Samples::Columns(vec![1.0, 1.2, 0.9])
+    );
+    assert_eq!(m[0].sample_count(), 3);
+}
+
+#[test]
+fn columnar_values() {
+    let m =
+        parse(r#"{"stream":"imu","t":[1,2],"values":{"ax":[1,2],"ay":{"f32":"AACAPwAAAEA="}}}"#);
+    assert_eq!(m[0].scalars[1].samples, Samples::Columns(vec![1.0, 2.0]));
+}
+
+#[test]
+fn columnar_lengths_must_match() {
+    let t: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let v: Vec<String> = (0..999).map(|i| i.to_string()).collect();
+    let frame = format!(
+        r#"{{"stream":"s","t":[{}],"value":[{}]}}"#,
+        t.join(","),
+        v.join(",")
+    );
+    reject_with(&frame, "t and value have different lengths (1000 vs 999)");
+    reject_with(
+        r#"{"stream":"s","value":[1,2]}"#,
+        "value is an array: columnar batches need t",
+    );
+    reject_with(
+        r#"{"stream":"s","t":[1,2],"value":3}"#,
+        "t is an array but no value or values array",
+    );
+    reject_with(
+        r#"{"stream":"s","t":[1],"values":{"a":[1,2]}}"#,
+        "t and values \"a\" have different lengths (1 vs 2)",
+    );
+}
+
+#[test]
+fn point_cloud() {
+    let m = parse(
+        r##"{"stream": "lidar", "points": [[0.1, 2.0, 0.5], [0.2, 2.1, 0.4]], "colors": [[1, 0, 0], "#00ff00"], "radius": 0.02}"##,
+    );
+    let Some(Shape::Points(p)) = &m[0].shape else {
+        panic!("{m:?}")
+    };
+    assert_eq!(p.positions, vec![[0.1, 2.0, 0.5], [0.2, 2.1, 0.4]]);
+    assert_eq!(p.colors, Colors::PerPoint(vec![[255, 0, 0], [0, 255, 0]]));
+    assert_eq!(p.radius, Some(0.02));
+}
+
+#[test]
+fn encoded_point_cloud_and_colours() {
+    let positions = [0.5f32, 1.0, 1.5, -2.0, 3.25, 4.0];
+    let frame = format!(
+        r#"{{"stream":"c","points":{{"f32":"{}"}},"colors":{{"u8":"{}"}}}}"#,
+        f32_base64(&positions),
+        u8_base64(&[1, 2, 3, 4, 5, 6])
+    );
+    let m = parse(&frame);
+    let Some(Shape::Points(p)) = &m[0].shape else {
+        panic!()
+    };
+    assert_eq!(p.positions, vec![[0.5, 1.0, 1.5], [-2.0, 3.25, 4.0]]);
+    assert_eq!(p.colors, Colors::PerPoint(vec![[1, 2, 3], [4, 5, 6]]));
+
+    let frame = format!(
+        r#"{{"stream":"c","points":{{"f32":"{}"}},"colors":{{"f32":"{}"}}}}"#,
+        f32_base64(&positions),
+        f32_base64(&[1.0, 0.0, 0.5, 0.0, 1.0, 0.0])
+    );
+    let Some(Shape::Points(p)) = &parse(&frame)[0].shape else {
+        panic!()
+    };
+    assert_eq!(p.colors, Colors::PerPoint(vec![[255, 0, 128], [0, 255, 0]]));
+}
+
+#[test]
+fn encoded_times_and_values() {
+    let frame = format!(
+        r#"{{"stream":"s","t":{{"f64":"{}"}},"value":{{"f32":"{}"}}}}"#,
+        f64_base64(&[1.0, 2.0]),
+        f32_base64(&[3.0, 4.0])
+    );
+    let m = parse(&frame);
+    assert_eq!(m[0].time, Time::Columns(vec![1.0, 2.0]));
+    assert_eq!(m[0].scalars[0].samples, Samples::Columns(vec![3.0, 4.0]));
+}
+
+#[test]
+fn encoded_array_errors() {
+    reject_with(
+        r#"{"stream":"c","points":{"f32":"%%%%%%%%%%%%%%%%"}}"#,
+        "points.f32: invalid base64",
+    );
+    reject_with(
+        r#"{"stream":"c","points":{"f64":"AAAA"}}"#,
+        "points: unknown encoding \"f64\": expected \"f32\"",
+    );
+    let two_floats = f32_base64(&[1.0, 2.0]);
+    reject_with(
+        &format!(r#"{{"stream":"c","points":{{"f32":"{two_floats}"}}}}"#),
+        "8 bytes is not a whole number of points (12 bytes each)",
+    );
+    reject_with(
+        r#"{"stream":"c","points":{"f32":"AAAAAA==","x":1}}"#,
+        "exactly one key",
+    );
+    reject_with(r#"{"stream":"c","points":{}}"#, "expected an encoded array");
+}
+
+#[test]
+fn line_strip() {
+    let m = parse(
+        r##"{"stream": "path", "line": [[0, 0, 0], [1, 0, 0], [1, 1, 0]], "append": true, "color": "#ff8000", "width": 2}"##,
+    );
+    let Some(Shape::Line(l)) = &m[0].shape else {
+        panic!()
+    };
+    assert_eq!(l.positions.len(), 3);
+    assert!(l.append);
+    assert_eq!(l.colors, Colors::Uniform([255, 128, 0]));
+    assert_eq!(l.width, Some(2.0));
+    let m = parse(r#"{"stream": "path", "line": [[0, 0, 0]]}"#);
+    let Some(Shape::Line(l)) = &m[0].shape else {
+        panic!()
+    };
+    assert!(!l.append);
+}
+
+#[test]
+fn text_and_clear() {
+    let m = parse(r#"{"stream": "events", "text": "calibration done", "level": "warn"}"#);
+    assert_eq!(
+        m[0].shape,
+        Some(Shape::Text(Text {
+            text: "calibration done".into(),
+            level: Level::Warn
+        }))
+    );
+    let m = parse(r#"{"stream": "events", "clear": true}"#);
+    assert_eq!(m[0].shape, Some(Shape::Clear));
+    reject_with(
+        r#"{"stream": "events", "clear": false}"#,
+        "clear: must be true",
+    );
+    reject_with(
+        r#"{"stream": "e", "text": "x", "level": "loud"}"#,
+        "level: expected \"debug\"",
+    );
+}
+
+#[test]
+fn other_numeric_fields_are_plotted_by_path() {
+    let m = parse(
+        r#"{"stream":"robot","points":[[0,0,0]],"battery":{"volts":12.1,"cells":[3.1,3.0]},"ok":true,"name":"r2","note":null}"#,
+    );
+    let names: Vec<String> = m[0].scalars.iter().map(|s| m[0].series_name(s)).collect();
+    assert_eq!(
+        names,
+        [
+            "robot/battery/volts",
+            "robot/battery/cells/0",
+            "robot/battery/cells/1",
+            "robot/ok"
+        ]
+    );
+    assert_eq!(m[0].scalars[3].samples, Samples::One(1.0));
+    assert!(matches!(m[0].shape, Some(Shape::Points(_))));
+}
+
+#[test]
+fn batches_keep_element_spans() {
+    let text = r#" [ {"stream":"a","value":1} ,{"stream":"b","text":"hi"}] "#;
+    let m = parse(text);
+    assert_eq!(m.len(), 2);
+    assert_eq!(&text[m[0].span.clone()], r#"{"stream":"a","value":1}"#);
+    assert_eq!(&text[m[1].span.clone()], r#"{"stream":"b","text":"hi"}"#);
+    let single = "\n{\"stream\":\"a\",\"value\":1}\r\n";
+    assert_eq!(
+        &single[parse(single)[0].span.clone()],
+        "{\"stream\":\"a\",\"value\":1}"
+    );
+}
+
+#[test]
+fn strings_with_brackets_and_escapes_do_not_confuse_the_batch_splitter() {
+    let text = r#"[{"stream":"a","text":"]},[{\"\\"},{"stream":"b","value":2}]"#;
+    let m = parse(text);
+    assert_eq!(m.len(), 2);
+    assert_eq!(
+        m[0].shape,
+        Some(Shape::Text(Text {
+            text: "]},[{\"\\".into(),
+            level: Level::Info
+        }))
+    );
+}
+
+#[test]
+fn the_errors_say_what_and_where() {
+    reject_with(
+        r#"{"stream":"l","points":[[0,0,0],[1,1,1],[2,2,2],[3,3]]}"#,
+        "points[3]: expected 3 numbers, got 2",
+    );
+    reject_with(
+        r#"{"stream":"l","points":[[0,0,0,0]]}"#,
+        "points[0]: expected 3 numbers, got 4",
+    );
+    reject_with(
+        r#"{"stream":"l","points":[[0,"x",0]]}"#,
+        "points[0]: invalid type: string \"x\", expected a number",
+    );
+    reject_with(r#"{"t":1,"value":2}"#, "missing \"stream\"");
+    reject_with(
+        r#"{"stream":"x","vizcast":"hello","value":1}"#,
+        "\"vizcast\" is reserved",
+    );
+    reject_with(
+        r#"{"stream":5,"value":1}"#,
+        "stream: invalid type: integer `5`, expected a string",
+    );
+    reject_with(
+        r#"{"stream":"x","value":"high"}"#,
+        "value: invalid type: string \"high\"",
+    );
+    reject_with(
+        r#"{"stream":"x","values":{"a":"b"}}"#,
+        "values.a: invalid type: string \"b\"",
+    );
+    reject_with(
+        r#"{"stream":"x","value":1,"value":2}"#,
+        "duplicate field \"value\"",
+    );
+    reject_with(r#"{"stream":"x"}"#, "message has no data");
+    reject_with(
+        r#"{"stream":"x","name":"only text"}"#,
+        "message has no data",
+    );
+    reject_with(
+        r#"{"stream":"x","points":[],"line":[]}"#,
+        "points and line cannot be combined",
+    );
+    reject_with(
+        r#"{"stream":"x","radius":1,"value":1}"#,
+        "radius needs points",
+    );
+    reject_with(
+        r#"{"stream":"x","points":[[0,0,0]],"colors":[]}"#,
+        "colors has 0 entries but there are 1 points",
+    );
+    reject_with(
+        r#"{"stream":"x","points":[[0,0,0]],"colors":[[2,0,0]]}"#,
+        "colors[0]: colour component 2 is outside 0..1",
+    );
+    reject_with(
+        r#"{"stream":"x","points":[[0,0,0]],"color":"red"}"#,
+        "color: \"red\" is not a colour",
+    );
+    reject_with(
+        r#"{"stream":"x","points":[[1e39,0,0]]}"#,
+        "points[0]: 1000000000000000000000000000000000000000 is outside the range of f32",
+    );
+    reject_with(
+        r#"{"stream":"x","radius":-1,"points":[]}"#,
+        "radius: expected a positive number",
+    );
+    reject_with(r#"{"stream":"x//y","value":1}"#, "empty path segment");
+    reject_with(r#"{"stream":"","value":1}"#, "stream: must not be empty");
+    reject_with(
+        r#"{"stream":"x","value":1} trailing"#,
+        "trailing characters",
+    );
+    reject_with(r#"{"stream":"x","value":1"#, "EOF while parsing");
+    reject_with(
+        r#"[{"stream":"a","value":1},{"stream":"b","points":[[1]]}]"#,
+        "[1].points[0]: expected 3 numbers, got 1",
+    );
+    reject_with(
+        r#"[{"stream":"a","value":1},{"value":1}]"#,
+        "[1]: missing \"stream\"",
+    );
+    reject_with(
+        r#"[{"stream":"a","value":1},[1]]"#,
+        "[1]: invalid type: sequence, expected a message object",
+    );
+    reject_with(r#"[]"#, "empty batch");
+    reject_with(r#"[{"stream":"a","value":1},]"#, "empty element in batch");
+    reject_with(
+        r#"[{"stream":"a","value":1}] x"#,
+        "trailing characters after the batch",
+    );
+    reject_with(r#"[{"stream":"a","value":1}"#, "unexpected end of frame");
+    reject_with(r#""just a string""#, "expected a JSON object");
+    reject_with("   ", "empty frame");
+}
+
+#[test]
+fn error_offsets_point_into_the_frame() {
+    let text = r#"[{"stream":"a","value":1},{"stream":"b","points":[[1,2]]}]"#;
+    let err = reject(text);
+    let offset = err.offset.expect("offset");
+    assert!(offset > 26 && offset <= text.len(), "{offset}");
+}
+
+#[test]
+fn oversized_frames_are_refused_before_parsing() {
+    let limits = Limits {
+        max_frame_bytes: 1024,
+        ..Limits::default()
+    };
+    let frame = format!(r#"{{"stream":"a","text":"{}"}}"#, "x".repeat(2000));
+    let err = parse_frame(&frame, &limits).unwrap_err();
+    assert_eq!(err.kind, FrameErrorKind::TooLarge);
+    assert_eq!(
+        err.message,
+        "frame of 2.0 KiB exceeds --max-frame-bytes (1 KiB)"
+    );
+    let err = FrameError::too_large(20 * 1024 * 1024, 16 * 1024 * 1024);
+    assert_eq!(
+        err.message,
+        "frame of 20 MiB exceeds --max-frame-bytes (16 MiB)"
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_without_recursing() {
+    let depth = 100_000;
+    let batch = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let err = reject(&batch);
+    assert_eq!(err.message, "nesting deeper than 64");
+    assert_eq!(err.kind, FrameErrorKind::Limit);
+
+    let field = format!(
+        r#"{{"stream":"x","deep":{}1{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let err = reject(&field);
+    assert!(
+        err.message.ends_with("nesting deeper than 64"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.starts_with("deep"), "{}", err.message);
+
+    let objects = format!(
+        r#"{{"stream":"x","values":{}1{}}}"#,
+        r#"{"a":"#.repeat(depth),
+        "}".repeat(depth)
+    );
+    assert!(reject(&objects).message.ends_with("nesting deeper than 64"));
+
+    // Just under the limit is fine.
+    let ok = format!(
+        r#"{{"stream":"x","deep":{}1{}}}"#,
+        "[".repeat(62),
+        "]".repeat(62)
+    );
+    assert_eq!(parse(&ok)[0].scalars.len(), 1);
+}
+
+#[test]
+fn limits_on_points_fields_and_names() {
+    let limits = Limits {
+        max_points: 2,
+        max_fields: 3,
+        max_stream_name_bytes: 10,
+        ..Limits::default()
+    };
+    let err = parse_frame(
+        r#"{"stream":"x","points":[[0,0,0],[0,0,0],[0,0,0]]}"#,
+        &limits,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "points: more than 2 points in one message (--max-points)"
+    );
+    assert_eq!(err.kind, FrameErrorKind::Limit);
+    let err = parse_frame(r#"{"stream":"x","a":[1,2,3,4]}"#, &limits).unwrap_err();
+    assert!(
+        err.message.contains("more than 3 scalar fields"),
+        "{}",
+        err.message
+    );
+    let err = parse_frame(r#"{"stream":"abcdefghijk","value":1}"#, &limits).unwrap_err();
+    assert!(
+        err.message.contains("longer than 10 bytes"),
+        "{}",
+        err.message
+    );
+    let err = parse_frame(r#"{"stream":"abc","values":{"defghijk":1}}"#, &limits).unwrap_err();
+    assert!(
+        err.message
+            .contains("\"abc/defghijk\" is longer than 10 bytes"),
+        "{}",
+        err.message
+    );
+    let big = f32_base64(&[0.0; 9]);
+    let err = parse_frame(
+        &format!(r#"{{"stream":"x","points":{{"f32":"{big}"}}}}"#),
+        &limits,
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("more than 2 points"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn every_accepted_frame_is_valid_json_and_nothing_panics() {
+    // A small deterministic fuzz: mutate valid frames byte by byte; the parser must never panic, and
+    // whatever it accepts must be valid JSON (it is forwarded to browsers verbatim).
+    let seeds = [
+        r##"[{"stream":"a","t":[1,2],"value":[3,4]},{"stream":"b","points":[[0,1,2]],"colors":["#ff0000"]}]"##,
+        r#"{"stream":"imu","values":{"ax":0.1,"g":{"z":[1,2]}},"x":[true,null,"s"]}"#,
+        r#"{"stream":"p","line":{"f32":"AACAPwAAAEAAAEBA"},"append":true,"text2":"a\"b"}"#,
+    ];
+    let bytes = b"[]{},:\"\\ 0123456789.eE+-truefalsn#/ab";
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut accepted = 0;
+    for round in 0..20_000 {
+        let seed = seeds[round % seeds.len()].as_bytes();
+        let mut frame = seed.to_vec();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() as usize) % frame.len();
+            match next() % 3 {
+                0 => frame[at] = bytes[(next() as usize) % bytes.len()],
+                1 => {
+                    frame.remove(at);
+                }
+                _ => frame.insert(at, bytes[(next() as usize) % bytes.len()]),
+            }
+        }
+        let Ok(text) = std::str::from_utf8(&frame) else {
+            continue;
+        };
+        if parse_frame(text, &Limits::default()).is_ok() {
+            accepted += 1;
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                "accepted invalid JSON: {text}"
+            );
+        }
+    }
+    assert!(
+        accepted > 100,
+        "the mutations should leave some frames valid ({accepted})"
+    );
+}
