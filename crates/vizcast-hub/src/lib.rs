@@ -1,1 +1,32 @@
-//! wip
+//! The vizcast hub: takes producers' JSON frames in, validates each once, and mirrors the accepted
+//! frames byte for byte to any number of viewers, without one slow viewer holding back the others.
+//!
+//! # Layout
+//! - [`Hub`] (`hub.rs`): shared by every connection. [`Hub::ingest`] validates and accepts a frame.
+//! - `state.rs`: what an accepted frame updates under one lock: the live log, the late-joiner
+//!   history with pinned latest state, and the stream table.
+//! - `log.rs`: the live log, one ring shared by every viewer; each viewer's queue is its cursor.
+//! - [`Server`] (`server.rs`): the HTTP listener with `/`, `/ws`, `/ingest`, `/api/*`, `/healthz`.
+//! - `viewer.rs` and `producer.rs`: one connection each.
+//! - [`sources`]: JSON lines over TCP and standard input.
+//! - `access.rs`: tokens, `Origin` and `Host` checks.
+//! - [`HubConfig`] (`config.rs`): limits and defaults.
+
+mod access;
+mod config;
+mod hub;
+mod log;
+mod producer;
+mod server;
+pub mod sources;
+mod state;
+mod viewer;
+
+pub use access::{Refusal, Route};
+pub use axum::extract::ws::Utf8Bytes;
+pub use config::{Access, HubConfig, random_hex};
+pub use hub::{
+    Accepted, Client, ClientGuard, Hub, HubStats, IngestError, Rates, Role, StreamSummary, unix_now,
+};
+pub use server::{Server, router};
+pub use state::{AdmitError, HistoryStats, StreamStats, Totals};

@@ -1,0 +1,485 @@
+//! The hub: one per process, shared by every connection and source.
+//!
+//! [`Hub::ingest`] validates a frame (outside any lock), then appends it to the [`State`] under a
+//! short write lock and wakes the viewers. Viewers never block ingest: they copy shared frame
+//! handles out of the state under a read lock and write them to their sockets on their own time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use vizcast_protocol::{Control, FrameError, Message, PROTOCOL_VERSION, parse_frame};
+
+use crate::config::{HubConfig, random_hex};
+use crate::log::Lagged;
+use crate::state::{AdmitError, HistoryStats, State, StreamStats, Totals};
+
+/// Most frames a viewer takes from the log at once (one socket flush).
+pub(crate) const BATCH_FRAMES: usize = 1024;
+/// Most bytes a viewer takes from the log at once (past the first frame).
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
+
+/// Why a frame was not accepted.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum IngestError {
+    /// The frame breaks the protocol or a limit.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The frame is valid but the hub cannot take it.
+    #[error(transparent)]
+    Admit(#[from] AdmitError),
+}
+
+impl IngestError {
+    /// Short machine-readable class, as in [`Control::Error`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Frame(e) => e.kind.as_str(),
+            Self::Admit(_) => "limit",
+        }
+    }
+
+    /// The error message to send to the producer of the `frame`-th frame of its connection.
+    pub fn to_control(&self, frame: Option<u64>) -> Control {
+        Control::Error {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            frame,
+            offset: match self {
+                Self::Frame(e) => e.offset,
+                Self::Admit(_) => None,
+            },
+        }
+    }
+}
+
+/// A frame the hub accepted.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Its sequence number: the order of acceptance, starting at 1.
+    pub seq: u64,
+    /// Its decoded messages.
+    pub messages: Vec<Message>,
+}
+
+/// Whether a client watches or feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Receives the mirror on `/ws`.
+    Viewer,
+    /// Sends frames (`/ingest`, TCP, stdin).
+    Producer,
+}
+
+/// A connected client and its counters (atomics: updated by its own task, read by `/api/stats`).
+#[derive(Debug)]
+pub struct Client {
+    /// Unique for this run.
+    pub id: u64,
+    /// Viewer or producer.
+    pub role: Role,
+    /// Peer address or source name.
+    pub addr: String,
+    /// When it connected.
+    pub connected: Instant,
+    /// Viewer: frames delivered. Producer: frames accepted.
+    pub frames: AtomicU64,
+    /// Bytes of those frames.
+    pub bytes: AtomicU64,
+    /// Viewer: frames dropped by lag. Producer: frames rejected.
+    pub dropped_frames: AtomicU64,
+    /// Viewer: bytes dropped by lag.
+    pub dropped_bytes: AtomicU64,
+    /// Viewer: times it lagged.
+    pub lagged: AtomicU64,
+    /// Viewer: sequence number of the next frame it needs.
+    pub cursor: AtomicU64,
+}
+
+/// Removes a client from the registry when its connection ends.
+pub struct ClientGuard {
+    hub: Arc<Hub>,
+    client: Arc<Client>,
+}
+
+impl ClientGuard {
+    /// The client's counters.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.hub.clients.lock().remove(&self.client.id);
+        let count = match self.client.role {
+            Role::Viewer => &self.hub.viewer_count,
+            Role::Producer => &self.hub.producer_count,
+        };
+        count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Ingest rates over the last tick.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rates {
+    /// Frames per second.
+    pub frames: f64,
+    /// Messages per second.
+    pub messages: f64,
+    /// Bytes per second.
+    pub bytes: f64,
+    /// Samples per second.
+    pub samples: f64,
+    last: Totals,
+    at: Option<Instant>,
+}
+
+/// The hub. See the module docs.
+pub struct Hub {
+    config: HubConfig,
+    state: RwLock<State>,
+    /// Sequence number of the newest frame: viewers wait on it.
+    head: watch::Sender<u64>,
+    session: String,
+    started: Instant,
+    rejected: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<Client>>>,
+    next_client: AtomicU64,
+    viewer_count: AtomicUsize,
+    producer_count: AtomicUsize,
+    rates: Mutex<Rates>,
+    /// When the "latest state exceeds the history budget" warning was last logged.
+    warn_forced: Mutex<Option<Instant>>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unix time in seconds.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Hub {
+    /// A hub with `config`, or the reason the configuration is unusable.
+    pub fn new(config: HubConfig) -> Result<Arc<Self>, String> {
+        config.validate()?;
+        let state = State::new(
+            config.viewer_queue_frames,
+            config.viewer_queue_bytes,
+            config.history_bytes,
+            config.max_streams,
+        );
+        Ok(Arc::new(Self {
+            config,
+            state: RwLock::new(state),
+            head: watch::Sender::new(0),
+            session: random_hex(8),
+            started: Instant::now(),
+            rejected: AtomicU64::new(0),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client: AtomicU64::new(1),
+            viewer_count: AtomicUsize::new(0),
+            producer_count: AtomicUsize::new(0),
+            rates: Mutex::new(Rates::default()),
+            warn_forced: Mutex::new(None),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Random id of this run.
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    /// Validates and accepts one frame. Safe to call from any thread; never waits on viewers.
+    pub fn ingest(&self, text: Utf8Bytes) -> Result<Accepted, IngestError> {
+        let messages = match parse_frame(text.as_str(), &self.config.limits) {
+            Ok(messages) => messages,
+            Err(err) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(err.into());
+            }
+        };
+        let applied = self.state.write().apply(text, &messages, unix_now());
+        let (seq, forced) = applied.inspect_err(|_| {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+        })?;
+        if forced > 0
+            && self
+                .warn_forced
+                .lock()
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
+        {
+            *self.warn_forced.lock() = Some(Instant::now());
+            tracing::warn!(
+                evicted = forced,
+                "the latest state of all streams exceeds --history-bytes ({} bytes): late joiners will miss some of it",
+                self.config.history_bytes
+            );
+        }
+        self.head.send_if_modified(|head| {
+            let newer = seq > *head;
+            if newer {
+                *head = seq;
+            }
+            newer
+        });
+        Ok(Accepted { seq, messages })
+    }
+
+    /// Counts a frame rejected before it reached [`Hub::ingest`] (too large, not UTF-8, binary).
+    pub fn count_rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The hello message for a new connection.
+    pub fn hello(&self, role: Role) -> Control {
+        Control::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            session: self.session.clone(),
+            server_time: unix_now(),
+            role: match role {
+                Role::Viewer => "viewer",
+                Role::Producer => "producer",
+            }
+            .to_owned(),
+        }
+    }
+
+    /// Registers a client, unless `max` of its role are connected already.
+    pub fn register(self: &Arc<Self>, role: Role, addr: String) -> Option<ClientGuard> {
+        let (count, max) = match role {
+            Role::Viewer => (&self.viewer_count, self.config.max_viewers),
+            Role::Producer => (&self.producer_count, self.config.max_producers),
+        };
+        if count.fetch_add(1, Ordering::Relaxed) >= max {
+            count.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let client = Arc::new(Client {
+            id: self.next_client.fetch_add(1, Ordering::Relaxed),
+            role,
+            addr,
+            connected: Instant::now(),
+            frames: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            dropped_frames: AtomicU64::new(0),
+            dropped_bytes: AtomicU64::new(0),
+            lagged: AtomicU64::new(0),
+            cursor: AtomicU64::new(0),
+        });
+        self.clients.lock().insert(client.id, client.clone());
+        Some(ClientGuard {
+            hub: self.clone(),
+            client,
+        })
+    }
+
+    /// Wakes up when a new frame is accepted.
+    pub(crate) fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// A new viewer's snapshot: the history, then the cursor and byte offset live frames start at.
+    pub(crate) fn join(&self, out: &mut Vec<Utf8Bytes>) -> (u64, u64) {
+        let state = self.state.read();
+        let cursor = state.snapshot(out);
+        (cursor, state.log.total_bytes())
+    }
+
+    /// Live frames from `cursor` on (a socket's worth).
+    pub(crate) fn read(&self, cursor: u64, out: &mut Vec<Utf8Bytes>) -> Result<(), Lagged> {
+        self.state
+            .read()
+            .log
+            .read_from(cursor, BATCH_FRAMES, BATCH_BYTES, out)
+    }
+
+    /// For a viewer that lagged at `cursor` (byte offset `offset`): skips it to the live edge and
+    /// puts the latest state among the skipped frames in `out`.
+    pub(crate) fn resync(&self, cursor: u64, offset: u64, out: &mut Vec<Utf8Bytes>) -> Resync {
+        let state = self.state.read();
+        let next = state.log.next_seq();
+        state.pinned_between(cursor, next, out);
+        Resync {
+            cursor: next,
+            offset: state.log.total_bytes(),
+            skipped_frames: next - cursor,
+            skipped_bytes: state.log.total_bytes() - offset,
+        }
+    }
+
+    /// How far a viewer at `cursor` is behind: frames and bytes.
+    pub(crate) fn behind(&self, cursor: u64) -> (u64, u64) {
+        self.state.read().log.behind(cursor)
+    }
+
+    /// Cancelled when the hub shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Starts a graceful shutdown: connections close with 1001, sources stop.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Tracks connection tasks so shutdown can wait for them.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Waits for connection tasks to finish (after [`Hub::shutdown`]), at most `timeout`.
+    pub async fn wait_closed(&self, timeout: Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(timeout, self.tasks.wait())
+            .await
+            .is_ok()
+    }
+
+    /// Updates rates; call about once a second.
+    pub fn tick(&self) {
+        let now = Instant::now();
+        let mut state = self.state.write();
+        let totals = state.totals;
+        let mut rates = self.rates.lock();
+        if let Some(at) = rates.at {
+            let dt = now.duration_since(at).as_secs_f64();
+            if dt > 0.0 {
+                rates.frames = (totals.frames - rates.last.frames) as f64 / dt;
+                rates.messages = (totals.messages - rates.last.messages) as f64 / dt;
+                rates.bytes = (totals.bytes - rates.last.bytes) as f64 / dt;
+                rates.samples = (totals.samples - rates.last.samples) as f64 / dt;
+                state.tick(dt);
+            }
+        }
+        rates.last = totals;
+        rates.at = Some(now);
+    }
+
+    /// A consistent view of the hub's counters, for `/api/stats` and the desktop status bar.
+    pub fn stats(&self) -> HubStats {
+        let (totals, history, streams, log) = {
+            let state = self.state.read();
+            (
+                state.totals,
+                state.history_stats(),
+                state.stream_count(),
+                state.log.len(),
+            )
+        };
+        let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
+        HubStats {
+            session: self.session.clone(),
+            uptime: self.started.elapsed(),
+            totals,
+            rates: *self.rates.lock(),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            history,
+            streams,
+            log_frames: log.0,
+            log_bytes: log.1,
+            clients,
+        }
+    }
+
+    /// Streams and their statistics, by name.
+    pub fn streams(&self) -> Vec<(String, StreamSummary)> {
+        let state = self.state.read();
+        state
+            .streams()
+            .map(|(name, stats)| (name.to_owned(), StreamSummary::from(stats)))
+            .collect()
+    }
+}
+
+/// A lagging viewer's jump to the live edge.
+#[derive(Debug)]
+pub(crate) struct Resync {
+    pub cursor: u64,
+    pub offset: u64,
+    pub skipped_frames: u64,
+    pub skipped_bytes: u64,
+}
+
+/// Counters of the whole hub at one moment.
+#[derive(Debug)]
+pub struct HubStats {
+    /// Random id of this run.
+    pub session: String,
+    /// Time since start.
+    pub uptime: Duration,
+    /// Accepted input so far.
+    pub totals: Totals,
+    /// Ingest rates over the last second.
+    pub rates: Rates,
+    /// Frames refused.
+    pub rejected: u64,
+    /// Late-joiner history.
+    pub history: HistoryStats,
+    /// Known streams.
+    pub streams: usize,
+    /// Frames in the live log.
+    pub log_frames: usize,
+    /// Bytes in the live log.
+    pub log_bytes: usize,
+    /// Connected clients.
+    pub clients: Vec<Arc<Client>>,
+}
+
+/// One stream's statistics.
+#[derive(Clone, Debug)]
+pub struct StreamSummary {
+    /// Kinds of data seen.
+    pub kinds: Vec<&'static str>,
+    /// Messages so far.
+    pub messages: u64,
+    /// Samples so far.
+    pub samples: u64,
+    /// Messages per second.
+    pub message_rate: f64,
+    /// Samples per second.
+    pub sample_rate: f64,
+    /// Time of the latest data (Unix seconds or the producer's clock).
+    pub last_t: f64,
+    /// Latest scalar value.
+    pub last_value: Option<f64>,
+}
+
+impl From<&StreamStats> for StreamSummary {
+    fn from(s: &StreamStats) -> Self {
+        Self {
+            kinds: s.kinds.iter().map(|k| k.as_str()).collect(),
+            messages: s.messages,
+            samples: s.samples,
+            message_rate: s.message_rate,
+            sample_rate: s.sample_rate,
+            last_t: s.last_t,
+            last_value: s.last_value,
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The hub's one HTTP listener: the viewer page, `/ws`, `/ingest`, `/api/*` and `/healthz`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt as _;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::access::Route;
+use crate::hub::{Hub, Role};
+use crate::{producer, viewer};
+
+/// Extra bytes the WebSocket write buffer may hold beyond one batch (one flush).
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// The page served at `/` until the full browser viewer is embedded.
+const INDEX_HTML: &str = include_str!("index.html");
+
+/// A listener bound and ready to serve.
+pub struct Server {
+    hub: Arc<Hub>,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port: see [`Server::local_addr`]).
+    pub async fn bind(hub: Arc<Hub>, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            hub,
+            listener,
+            addr,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until the hub shuts down, then waits (briefly) for connections to close.
+    pub async fn run(self) -> std::io::Result<()> {
+        let hub = self.hub;
+        let ticker = {
+            let hub = hub.clone();
+            let shutdown = hub.shutdown_token();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = interval.tick() => hub.tick(),
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            })
+        };
+        let app = router(hub.clone());
+        let listener = self.listener.tap_io(|tcp| {
+            tcp.set_nodelay(true).ok();
+        });
+        let shutdown = hub.shutdown_token();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+        ticker.abort();
+        if !hub.wait_closed(Duration::from_secs(3)).await {
+            tracing::warn!("some connections did not close in time");
+        }
+        Ok(())
+    }
+}
+
+/// The routes.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/ws", get(viewer_upgrade))
+        .route("/ingest", get(producer_upgrade))
+        .route("/api/streams", get(api_streams))
+        .route("/api/stats", get(api_stats))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/favicon.ico", get(favicon))
+        .with_state(hub)
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+fn refuse(
+    hub: &Hub,
+    route: Route,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    token: Option<&str>,
+    ws: bool,
+) -> Option<Response> {
+    hub.config()
+        .access
+        .check(route, peer, headers, token, ws)
+        .err()
+        .map(|refusal| {
+            tracing::warn!(%peer, "refused a request: {}", refusal.message);
+            (refusal.status, refusal.message + "\n").into_response()
+        })
+}
+
+async fn index(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse(
+        &hub,
+        Route::Viewer,
+        peer,
+        &headers,
+        q.token.as_deref(),
+        false,
+    ) {
+        return refused;
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::HeaderName::from_static("referrer-policy"),
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ],
+        INDEX_HTML,
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1e293b"/><polyline points="2,11 5,6 8,9 11,3 14,7" fill="none" stroke="#38bdf8" stroke-width="2"/></svg>"##;
+    ([(header::CONTENT_TYPE, "image/svg+xml")], ICON).into_response()
+}
+
+fn upgrade_config(ws: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
+    ws.max_message_size(max_message)
+        .max_frame_size(max_message)
+        .write_buffer_size(128 * 1024)
+        .max_write_buffer_size(crate::hub::BATCH_BYTES + max_message + WRITE_BUFFER)
+}
+
+async fn viewer_upgrade(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(refused) = refuse(
+        &hub,
+        Route::Viewer,
+        peer,
+        &headers,
+        q.token.as_deref(),
+        true,
+    ) {
+        return refused;
+    }
+    // Viewers are read-only: they have nothing big to send.
+    let ws = upgrade_config(ws, 64 * 1024).max_write_buffer_size(
+        crate::hub::BATCH_BYTES + hub.config().limits.max_frame_bytes + WRITE_BUFFER,
+    );
+    let task = hub.tasks().token();
+    ws.on_upgrade(move |socket| async move {
+        let _task = task;
+        match hub.register(Role::Viewer, peer.to_string()) {
+            Some(guard) => {
+                tracing::debug!(%peer, "viewer connected");
+                viewer::run(hub, socket, guard).await;
+            }
+            None => {
+                let max = hub.config().max_viewers;
+                tracing::warn!(%peer, "refused a viewer: {max} viewers connected (--max-viewers)");
+                refuse_socket(socket, format!("too many viewers ({max}, --max-viewers)")).await;
+            }
+        }
+    })
+}
+
+async fn producer_upgrade(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(refused) = refuse(
+        &hub,
+        Route::Ingest,
+        peer,
+        &headers,
+        q.token.as_deref(),
+        true,
+    ) {
+        return refused;
+    }
+    let ws = upgrade_config(ws, hub.config().limits.max_frame_bytes).read_buffer_size(128 * 1024);
+    let task = hub.tasks().token();
+    ws.on_upgrade(move |socket| async move {
+        let _task = task;
+        match hub.register(Role::Producer, peer.to_string()) {
+            Some(guard) => {
+                tracing::info!(%peer, "producer connected");
+                producer::run(hub, socket, guard).await;
+                tracing::info!(%peer, "producer disconnected");
+            }
+            None => {
+                let max = hub.config().max_producers;
+                tracing::warn!(%peer, "refused a producer: {max} producers connected (--max-producers)");
+                refuse_socket(socket, format!("too many producers ({max}, --max-producers)")).await;
+            }
+        }
+    })
+}
+
+/// Closes a just-upgraded socket with 1013 (try again later) and a reason.
+async fn refuse_socket(mut socket: WebSocket, reason: String) {
+    let error = vizcast_protocol::Control::Error {
+        code: "refused".to_owned(),
+        message: reason.clone(),
+        frame: None,
+        offset: None,
+    };
+    socket
+        .send(Message::Text(error.to_json().into()))
+        .await
+        .ok();
+    let close = CloseFrame {
+        code: 1013,
+        reason: Utf8Bytes::from(reason),
+    };
+    tokio::time::timeout(
+        Duration::from_secs(1),
+        socket.send(Message::Close(Some(close))),
+    )
+    .await
+    .ok();
+}
+
+#[derive(Serialize)]
+struct StreamJson<'a> {
+    name: &'a str,
+    kinds: &'a [&'static str],
+    messages: u64,
+    samples: u64,
+    message_rate: f64,
+    sample_rate: f64,
+    last_t: f64,
+    last_value: Option<f64>,
+}
+
+async fn api_streams(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse(
+        &hub,
+        Route::Viewer,
+        peer,
+        &headers,
+        q.token.as_deref(),
+        false,
+    ) {
+        return refused;
+    }
+    let streams = hub.streams();
+    let json: Vec<StreamJson<'_>> = streams
+        .iter()
+        .map(|(name, s)| StreamJson {
+            name,
+            kinds: &s.kinds,
+            messages: s.messages,
+            samples: s.samples,
+            message_rate: s.message_rate,
+            sample_rate: s.sample_rate,
+            last_t: s.last_t,
+            last_value: s.last_value,
+        })
+        .collect();
+    axum::Json(json).into_response()
+}
+
+async fn api_stats(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse(
+        &hub,
+        Route::Viewer,
+        peer,
+        &headers,
+        q.token.as_deref(),
+        false,
+    ) {
+        return refused;
+    }
+    let stats = hub.stats();
+    let clients = |role: Role| -> Vec<serde_json::Value> {
+        stats
+            .clients
+            .iter()
+            .filter(|c| c.role == role)
+            .map(|c| {
+                let mut value = serde_json::json!({
+                    "id": c.id,
+                    "addr": c.addr,
+                    "connected_s": c.connected.elapsed().as_secs_f64(),
+                    "frames": c.frames.load(Ordering::Relaxed),
+                    "bytes": c.bytes.load(Ordering::Relaxed),
+                });
+                match role {
+                    Role::Viewer => {
+                        let (queue_frames, queue_bytes) =
+                            hub.behind(c.cursor.load(Ordering::Relaxed));
+                        value["queue_frames"] = queue_frames.into();
+                        value["queue_bytes"] = queue_bytes.into();
+                        value["dropped_frames"] = c.dropped_frames.load(Ordering::Relaxed).into();
+                        value["dropped_bytes"] = c.dropped_bytes.load(Ordering::Relaxed).into();
+                        value["lagged"] = c.lagged.load(Ordering::Relaxed).into();
+                    }
+                    Role::Producer => {
+                        value["rejected"] = c.dropped_frames.load(Ordering::Relaxed).into();
+                    }
+                }
+                value
+            })
+            .collect()
+    };
+    let config = hub.config();
+    let json = serde_json::json!({
+        "session": stats.session,
+        "uptime_s": stats.uptime.as_secs_f64(),
+        "ingest": {
+            "frames": stats.totals.frames,
+            "messages": stats.totals.messages,
+            "bytes": stats.totals.bytes,
+            "samples": stats.totals.samples,
+            "rejected": stats.rejected,
+            "frames_per_s": stats.rates.frames,
+            "messages_per_s": stats.rates.messages,
+            "bytes_per_s": stats.rates.bytes,
+            "samples_per_s": stats.rates.samples,
+        },
+        "streams": stats.streams,
+        "history": {
+            "frames": stats.history.frames,
+            "bytes": stats.history.bytes,
+            "pinned_frames": stats.history.pinned_frames,
+            "pinned_bytes": stats.history.pinned_bytes,
+            "budget_bytes": stats.history.budget_bytes,
+            "forced_evictions": stats.history.forced_evictions,
+        },
+        "live_log": { "frames": stats.log_frames, "bytes": stats.log_bytes },
+        "viewers": clients(Role::Viewer),
+        "producers": clients(Role::Producer),
+        "limits": {
+            "max_frame_bytes": config.limits.max_frame_bytes,
+            "max_depth": config.limits.max_depth,
+            "max_points": config.limits.max_points,
+            "max_stream_name_bytes": config.limits.max_stream_name_bytes,
+            "max_fields": config.limits.max_fields,
+            "max_streams": config.max_streams,
+            "max_viewers": config.max_viewers,
+            "max_producers": config.max_producers,
+            "viewer_queue_bytes": config.viewer_queue_bytes,
+            "viewer_queue_frames": config.viewer_queue_frames,
+            "history_bytes": config.history_bytes,
+        },
+    });
+    (StatusCode::OK, axum::Json(json)).into_response()
+}

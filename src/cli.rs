@@ -1,0 +1,231 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use vizcast_hub::{Access, HubConfig};
+use vizcast_protocol::Limits;
+
+/// vizcast: a live-data visualizer. Producers send JSON; vizcast mirrors it to browsers byte for
+/// byte and renders it.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Address to serve the viewer, /ws, /ingest and /api on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Share with other machines: listen on all interfaces and require a token (printed as a URL).
+    #[arg(long)]
+    pub share: bool,
+
+    /// Viewer token to require when sharing (default: 128 random bits).
+    #[arg(
+        long,
+        env = "VIZCAST_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Token producers on other machines must present (without it they are refused).
+    #[arg(
+        long,
+        env = "VIZCAST_INGEST_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<String>,
+
+    /// Also accept WebSocket connections from pages of this origin (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+
+    /// Run without a window (servers, CI).
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Feed the built-in demo: signals at 1 kHz, an IMU, a 50k-point cloud, a trajectory, events.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Read JSON lines (one frame per line) from standard input.
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// Accept JSON lines over TCP on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub tcp_ingest: Option<SocketAddr>,
+
+    /// Largest accepted frame (units: B, KiB, MiB, GiB; K/M/G are the same).
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_frame_bytes: usize,
+
+    /// Deepest accepted JSON nesting (5 to 100).
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_DEPTH, value_name = "N")]
+    pub max_depth: usize,
+
+    /// Most points, line vertices or samples per array in one message.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_POINTS, value_name = "N")]
+    pub max_points: usize,
+
+    /// Longest stream name in bytes (flattened names included).
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_STREAM_NAME_BYTES, value_name = "BYTES")]
+    pub max_stream_name: usize,
+
+    /// Most scalar series one message may name.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_FIELDS, value_name = "N")]
+    pub max_fields: usize,
+
+    /// Most distinct streams; frames that would add more are refused.
+    #[arg(long, default_value_t = HubConfig::DEFAULT_MAX_STREAMS, value_name = "N")]
+    pub max_streams: usize,
+
+    /// Most viewers connected at once.
+    #[arg(long, default_value_t = HubConfig::DEFAULT_MAX_VIEWERS, value_name = "N")]
+    pub max_viewers: usize,
+
+    /// Most producers connected at once.
+    #[arg(long, default_value_t = HubConfig::DEFAULT_MAX_PRODUCERS, value_name = "N")]
+    pub max_producers: usize,
+
+    /// Byte budget of the history sent to viewers that join late.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub history_bytes: usize,
+
+    /// How far (bytes) a viewer may fall behind before it skips to live and is resynced.
+    #[arg(long, default_value = "32MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub viewer_queue_bytes: usize,
+
+    /// How far (frames) a viewer may fall behind before it skips to live and is resynced.
+    #[arg(long, default_value_t = HubConfig::DEFAULT_VIEWER_QUEUE_FRAMES, value_name = "N")]
+    pub viewer_queue_frames: usize,
+
+    /// Seconds between pings to viewers.
+    #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECS")]
+    pub ping_interval: Duration,
+
+    /// Seconds after which a viewer that answers nothing (or accepts no data) is closed.
+    #[arg(long, default_value = "30", value_parser = parse_seconds, value_name = "SECS")]
+    pub ping_timeout: Duration,
+}
+
+impl Cli {
+    /// Whether the hub is reachable from other machines (and so needs a token).
+    pub fn sharing(&self) -> bool {
+        self.share || !self.listen.ip().is_loopback()
+    }
+
+    /// The address to bind: `--share` widens a loopback `--listen` to all interfaces.
+    pub fn bind_addr(&self) -> SocketAddr {
+        if self.share && self.listen.ip().is_loopback() {
+            let any = if self.listen.is_ipv6() {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            };
+            SocketAddr::new(any, self.listen.port())
+        } else {
+            self.listen
+        }
+    }
+
+    /// The hub configuration these flags describe; `viewer_token` is the token to require, if any.
+    pub fn hub_config(&self, viewer_token: Option<String>) -> HubConfig {
+        HubConfig {
+            limits: Limits {
+                max_frame_bytes: self.max_frame_bytes,
+                max_depth: self.max_depth,
+                max_points: self.max_points,
+                max_stream_name_bytes: self.max_stream_name,
+                max_fields: self.max_fields,
+            },
+            max_streams: self.max_streams,
+            history_bytes: self.history_bytes,
+            viewer_queue_bytes: self.viewer_queue_bytes,
+            viewer_queue_frames: self.viewer_queue_frames,
+            max_viewers: self.max_viewers,
+            max_producers: self.max_producers,
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            access: Access {
+                viewer_token,
+                ingest_token: self.ingest_token.clone(),
+                allowed_origins: self.allow_origin.clone(),
+                loopback_hosts_only: !self.sharing(),
+            },
+        }
+    }
+}
+
+/// Parses a byte size: `1048576`, `512KiB`, `16MiB`, `1G` (binary units).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a size (examples: 65536, 512KiB, 16MiB)"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit \"{other}\" (use B, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    Ok((number * scale) as usize)
+}
+
+/// Parses seconds, fractions allowed (`0.5`).
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a number of seconds"))?;
+    if secs.is_finite() && secs > 0.0 {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(format!("\"{s}\" must be a positive number of seconds"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn sharing_needs_a_token_and_widens_loopback() {
+        let cli = Cli::parse_from(["vizcast", "--share", "--listen", "127.0.0.1:9100"]);
+        assert!(cli.sharing());
+        assert_eq!(cli.bind_addr().to_string(), "0.0.0.0:9100");
+        let cli = Cli::parse_from(["vizcast", "--listen", "0.0.0.0:9100"]);
+        assert!(cli.sharing());
+        let cli = Cli::parse_from(["vizcast"]);
+        assert!(!cli.sharing());
+        assert!(cli.hub_config(None).access.loopback_hosts_only);
+    }
+}
