@@ -88,31 +88,31 @@ fn bench(c: &mut Criterion) {
     let frame = scalar_message();
     group.throughput(Throughput::Elements(1));
     group.bench_function("scalar message (msgs/s)", |b| {
-        b.iter(|| parse_frame(&frame, &limits).unwrap())
+        b.iter(|| parse_frame(&frame, &limits).unwrap());
     });
 
     let frame = scalar_batch(1000);
     group.throughput(Throughput::Elements(1000));
     group.bench_function("batch of 1000 scalar messages (msgs/s)", |b| {
-        b.iter(|| parse_frame(&frame, &limits).unwrap())
+        b.iter(|| parse_frame(&frame, &limits).unwrap());
     });
 
     let frame = columnar(1000);
     group.throughput(Throughput::Elements(1000));
     group.bench_function("columnar 1000 samples (samples/s)", |b| {
-        b.iter(|| parse_frame(&frame, &limits).unwrap())
+        b.iter(|| parse_frame(&frame, &limits).unwrap());
     });
 
     let frame = cloud_text(10_000);
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("cloud 10k points, JSON text (points/s)", |b| {
-        b.iter(|| parse_frame(&frame, &limits).unwrap())
+        b.iter(|| parse_frame(&frame, &limits).unwrap());
     });
 
     let frame = cloud_base64(10_000);
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("cloud 10k points + colours, base64 (points/s)", |b| {
-        b.iter(|| parse_frame(&frame, &limits).unwrap())
+        b.iter(|| parse_frame(&frame, &limits).unwrap());
     });
 
     group.finish();

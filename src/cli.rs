@@ -166,9 +166,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("\"{s}\" is not a size (examples: 65536, 512KiB, 16MiB)"))?;
+    let number: f64 = number.parse().map_err(|_not_a_number| {
+        format!("\"{s}\" is not a size (examples: 65536, 512KiB, 16MiB)")
+    })?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
@@ -188,7 +188,7 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("\"{s}\" is not a number of seconds"))?;
+        .map_err(|_not_a_number| format!("\"{s}\" is not a number of seconds"))?;
     if secs.is_finite() && secs > 0.0 {
         Ok(Duration::from_secs_f64(secs))
     } else {

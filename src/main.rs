@@ -66,11 +66,6 @@ async fn serve(cli: &Cli, hub: Arc<Hub>, token: Option<String>) -> anyhow::Resul
     } else {
         addr
     };
-    writeln!(
-        out,
-        "vizcast {} listening on http://{shown}",
-        env!("CARGO_PKG_VERSION")
-    )?;
     if !cli.headless {
         writeln!(out, "no desktop window in this build yet: running headless")?;
     }
@@ -94,6 +89,12 @@ async fn serve(cli: &Cli, hub: Arc<Hub>, token: Option<String>) -> anyhow::Resul
     if let Some(listener) = &tcp {
         writeln!(out, "tcp ingest: {}", listener.local_addr()?)?;
     }
+    // Last, so that scripts can wait for this line and find everything above it printed.
+    writeln!(
+        out,
+        "vizcast {} listening on http://{shown}",
+        env!("CARGO_PKG_VERSION")
+    )?;
     out.flush()?;
     drop(out);
 

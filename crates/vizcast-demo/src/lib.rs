@@ -133,7 +133,7 @@ impl Demo {
 
     fn imu(&self, t: f64) -> String {
         let i = (t * IMU_HZ) as u64;
-        let n = |k: u64| 0.05 * self.noise(1 << 40 | i * 8 + k);
+        let n = |k: u64| 0.05 * self.noise((1 << 40) | (i * 8 + k));
         format!(
             r#"{{"stream":"demo/imu","t":{:.3},"values":{{"ax":{:.4},"ay":{:.4},"az":{:.4},"gx":{:.4},"gy":{:.4},"gz":{:.4}}}}}"#,
             self.epoch + t,
@@ -182,7 +182,7 @@ impl Demo {
     fn trajectory(&self, index: u64) -> String {
         let t = index as f64 / TRAJECTORY_HZ;
         let p = lissajous(t);
-        let restart = index % (TRAJECTORY_RESTART_S * TRAJECTORY_HZ) as u64 == 0;
+        let restart = index.is_multiple_of((TRAJECTORY_RESTART_S * TRAJECTORY_HZ) as u64);
         format!(
             r##"{{"stream":"demo/trajectory","t":{:.3},"line":[[{:.4},{:.4},{:.4}]],"append":{},"color":"#f97316"}}"##,
             self.epoch + t,

@@ -46,17 +46,15 @@ impl Access {
                 ),
             });
         }
-        if websocket {
-            if let Some(origin) = headers.get(header::ORIGIN) {
-                let origin = origin.to_str().unwrap_or("");
-                if !self.origin_allowed(origin, host) {
-                    return Err(Refusal {
-                        status: StatusCode::FORBIDDEN,
-                        message: format!(
-                            "cross-origin WebSocket from {origin} refused; allow it with --allow-origin {origin}"
-                        ),
-                    });
-                }
+        if websocket && let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            if !self.origin_allowed(origin, host) {
+                return Err(Refusal {
+                    status: StatusCode::FORBIDDEN,
+                    message: format!(
+                        "cross-origin WebSocket from {origin} refused; allow it with --allow-origin {origin}"
+                    ),
+                });
             }
         }
         let presented = query_token.or_else(|| bearer(headers));

@@ -112,19 +112,16 @@ pub async fn ingest_lines<R: AsyncRead + Unpin>(
             continue;
         }
         let len = bytes.len() as u64;
-        let text = match Utf8Bytes::try_from(bytes.clone()) {
-            Ok(text) => text,
-            Err(_) => {
-                let valid_up_to = std::str::from_utf8(&bytes)
-                    .err()
-                    .map_or(0, |e| e.valid_up_to());
-                hub.count_rejected();
-                client
-                    .dropped_frames
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                errors.log(line_no, &FrameError::not_utf8(valid_up_to).message);
-                continue;
-            }
+        let Ok(text) = Utf8Bytes::try_from(bytes.clone()) else {
+            let valid_up_to = std::str::from_utf8(&bytes)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            hub.count_rejected();
+            client
+                .dropped_frames
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            errors.log(line_no, &FrameError::not_utf8(valid_up_to).message);
+            continue;
         };
         match hub.ingest(text) {
             Ok(_) => {

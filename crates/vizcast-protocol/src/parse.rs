@@ -260,12 +260,20 @@ fn skip_string(bytes: &[u8], open: usize) -> Result<usize, FrameError> {
 /// text otherwise; `segment` is joined directly to the former and with `": "` to the latter.
 fn join<E: de::Error>(segment: &str, inner: &E) -> E {
     let inner = inner.to_string();
+    // A nesting error would otherwise carry one segment per level (`deep[0][0][0]…`): it keeps only
+    // the field it is in.
+    if inner.starts_with(NESTING) && (segment.starts_with('[') || segment.starts_with('.')) {
+        return E::custom(inner);
+    }
     if inner.starts_with('[') || inner.starts_with('.') {
         E::custom(format_args!("{segment}{inner}"))
     } else {
         E::custom(format_args!("{segment}: {inner}"))
     }
 }
+
+/// How nesting errors start (see [`join`]).
+const NESTING: &str = "nesting deeper than";
 
 /// A string that borrows from the frame when it has no escapes.
 struct CowStr<'de>(Cow<'de, str>);
@@ -477,7 +485,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_, '_> {
                             encodings: F64_OR_F32,
                         })
                         .map_err(qualify)?,
-                    )
+                    );
                 }
                 Key::Value => {
                     f.value = Some(
@@ -500,24 +508,24 @@ impl<'de> Visitor<'de> for MessageSeed<'_, '_> {
                     .map_err(qualify)?;
                 }
                 Key::Points => {
-                    f.points = Some(map.next_value_seed(Vec3Seed { ctx }).map_err(qualify)?)
+                    f.points = Some(map.next_value_seed(Vec3Seed { ctx }).map_err(qualify)?);
                 }
                 Key::Line => f.line = Some(map.next_value_seed(Vec3Seed { ctx }).map_err(qualify)?),
                 Key::Colors => {
-                    f.colors = Some(map.next_value_seed(ColorsSeed { ctx }).map_err(qualify)?)
+                    f.colors = Some(map.next_value_seed(ColorsSeed { ctx }).map_err(qualify)?);
                 }
                 Key::Color => f.color = Some(map.next_value_seed(ColorSeed).map_err(qualify)?),
                 Key::Radius => {
                     f.radius = Some(
                         positive(map.next_value::<Number>().map_err(qualify)?.0)
                             .map_err(qualify)?,
-                    )
+                    );
                 }
                 Key::Width => {
                     f.width = Some(
                         positive(map.next_value::<Number>().map_err(qualify)?.0)
                             .map_err(qualify)?,
-                    )
+                    );
                 }
                 Key::Append => f.append = Some(map.next_value::<bool>().map_err(qualify)?),
                 Key::Text => {
@@ -891,7 +899,7 @@ fn decode_array<T: bytemuck::Pod, E: de::Error>(
     ctx: &Ctx<'_>,
 ) -> Result<Vec<T>, E> {
     // Padding is optional: a length that is a multiple of 4 is padded (or needs none).
-    let engine = if b64.len() % 4 == 0 {
+    let engine = if b64.len().is_multiple_of(4) {
         base64_simd::STANDARD
     } else {
         base64_simd::STANDARD_NO_PAD
@@ -1259,10 +1267,9 @@ impl Walker<'_, '_, '_> {
 
     fn enter<E: de::Error>(&self) -> Result<(), E> {
         if self.depth > self.ctx.limits.max_depth {
-            Err(self.ctx.limit_error(format_args!(
-                "nesting deeper than {}",
-                self.ctx.limits.max_depth
-            )))
+            Err(self
+                .ctx
+                .limit_error(format_args!("{NESTING} {}", self.ctx.limits.max_depth)))
         } else {
             Ok(())
         }

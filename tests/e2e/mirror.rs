@@ -1,0 +1,131 @@
+//! Byte-for-byte mirroring, order, batches and late joiners.
+
+use std::time::Duration;
+
+use crate::support::{Vizcast, frames_of_every_kind};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_is_mirrored_byte_for_byte_and_in_order_to_three_viewers() {
+    let vizcast = Vizcast::start(&[]).await;
+    let mut viewers = vec![
+        vizcast.viewer().await,
+        vizcast.viewer().await,
+        vizcast.viewer().await,
+    ];
+    let mut producer = vizcast.producer().await;
+
+    let mut sent = frames_of_every_kind();
+    sent.extend((0..2000).map(|i| format!(r#"{{"stream":"order","t":{i},"value":{i}}}"#)));
+    producer.send_all(&sent).await;
+
+    for viewer in &mut viewers {
+        let received = viewer.data(sent.len()).await;
+        for (i, (got, want)) in received.iter().zip(&sent).enumerate() {
+            assert_eq!(got, want, "frame {i} differs");
+        }
+    }
+    let stats = vizcast
+        .wait_for_stats("all frames accepted", |s| {
+            s["ingest"]["frames"] == sent.len()
+        })
+        .await;
+    assert_eq!(stats["ingest"]["rejected"], 0);
+    assert_eq!(stats["viewers"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_producers_interleave_but_each_keeps_its_order() {
+    let vizcast = Vizcast::start(&[]).await;
+    let mut viewer = vizcast.viewer().await;
+    let mut a = vizcast.producer().await;
+    let mut b = vizcast.producer().await;
+    let frames = |name: &str| -> Vec<String> {
+        (0..500)
+            .map(|i| format!(r#"{{"stream":"{name}","value":{i}}}"#))
+            .collect()
+    };
+    let (fa, fb) = (frames("a"), frames("b"));
+    tokio::join!(a.send_all(&fa), b.send_all(&fb));
+    let received = viewer.data(1000).await;
+    let only = |name: &str| -> Vec<String> {
+        received
+            .iter()
+            .filter(|f| f.contains(&format!("\"{name}\"")))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(only("a"), fa);
+    assert_eq!(only("b"), fb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_gets_the_pinned_state_and_recent_history_then_live_frames_without_gap_or_duplicate()
+ {
+    let vizcast = Vizcast::start(&["--history-bytes", "8KiB"]).await;
+    let mut producer = vizcast.producer().await;
+    let cloud = r#"{"stream":"cloud","points":[[1,2,3]]}"#.to_owned();
+    let slow = r#"{"stream":"slow","value":42}"#.to_owned();
+    let old_cloud = r#"{"stream":"cloud","points":[[0,0,0]]}"#.to_owned();
+    let mut first = vec![old_cloud, cloud.clone(), slow.clone()];
+    first.extend((0..500).map(|i| format!(r#"{{"stream":"fast","value":{i}}}"#)));
+    producer.send_all(&first).await;
+    vizcast
+        .wait_for_stats("history filled", |s| s["ingest"]["frames"] == first.len())
+        .await;
+
+    // A producer keeps streaming while a viewer joins: the seam between snapshot and live must
+    // have no gap and no duplicate.
+    let live: Vec<String> = (0..3000)
+        .map(|i| format!(r#"{{"stream":"live","value":{i}}}"#))
+        .collect();
+    let sender = {
+        let url = vizcast.ws_url("/ingest");
+        let live = live.clone();
+        tokio::spawn(async move {
+            let mut producer = crate::support::Producer::connect(&url, &[]).await.unwrap();
+            for chunk in live.chunks(50) {
+                producer.send_all(chunk).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut viewer = crate::support::Viewer::connect(&vizcast.ws_url("/ws"), &[])
+        .await
+        .unwrap();
+    let snapshot = viewer.join().await;
+
+    // The pinned state comes first, the superseded cloud never, the history is within budget.
+    assert_eq!(snapshot[0], cloud);
+    assert_eq!(snapshot[1], slow);
+    assert!(
+        !snapshot.iter().any(|f| f.contains("[0,0,0]")),
+        "a replaced cloud was sent"
+    );
+    assert!(snapshot.iter().map(String::len).sum::<usize>() <= 8 * 1024);
+    let fast: Vec<&String> = snapshot.iter().filter(|f| f.contains("\"fast\"")).collect();
+    assert_eq!(
+        fast.last().unwrap().as_str(),
+        r#"{"stream":"fast","value":499}"#
+    );
+
+    sender.await.unwrap();
+    let index = |f: &str| -> Option<u64> {
+        f.strip_prefix(r#"{"stream":"live","value":"#)
+            .and_then(|r| r.trim_end_matches('}').parse().ok())
+    };
+    let mut seen: Vec<u64> = snapshot.iter().filter_map(|f| index(f)).collect();
+    let first_seen = seen.first().copied();
+    while seen.last().copied() != Some(2999) {
+        let frame = viewer.data(1).await.remove(0);
+        if let Some(i) = index(&frame) {
+            seen.push(i);
+        }
+    }
+    let start = first_seen.unwrap_or(seen[0]);
+    let expected: Vec<u64> = (start..3000).collect();
+    assert_eq!(
+        seen, expected,
+        "the live frames after the snapshot must continue it exactly"
+    );
+}
