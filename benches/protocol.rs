@@ -6,6 +6,10 @@
 
 use std::fmt::Write as _;
 
+/// The binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vizcast_protocol::{Limits, f32_base64, parse_frame, u8_base64};
 

@@ -10,6 +10,12 @@ use vizcast_hub::{Hub, Server, random_hex};
 
 mod cli;
 
+/// mimalloc: frames and messages are many short-lived allocations of every size; measured in
+/// `benches/protocol.rs`, it parses batches about 1.4× faster than the system allocator and with
+/// less variance.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::Cli;
 
 fn main() -> ExitCode {

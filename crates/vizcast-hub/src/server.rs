@@ -187,9 +187,11 @@ async fn viewer_upgrade(
         return refused;
     }
     // Viewers are read-only: they have nothing big to send.
-    let ws = upgrade_config(ws, 64 * 1024).max_write_buffer_size(
-        crate::hub::BATCH_BYTES + hub.config().limits.max_frame_bytes + WRITE_BUFFER,
-    );
+    let ws = upgrade_config(ws, 64 * 1024)
+        .read_buffer_size(4 * 1024)
+        .max_write_buffer_size(
+            crate::hub::BATCH_BYTES + hub.config().limits.max_frame_bytes + WRITE_BUFFER,
+        );
     let task = hub.tasks().token();
     ws.on_upgrade(move |socket| async move {
         let _task = task;
@@ -224,7 +226,8 @@ async fn producer_upgrade(
     ) {
         return refused;
     }
-    let ws = upgrade_config(ws, hub.config().limits.max_frame_bytes).read_buffer_size(128 * 1024);
+    // The WebSocket library clears its read buffer before each read: keep it moderate.
+    let ws = upgrade_config(ws, hub.config().limits.max_frame_bytes).read_buffer_size(32 * 1024);
     let task = hub.tasks().token();
     ws.on_upgrade(move |socket| async move {
         let _task = task;

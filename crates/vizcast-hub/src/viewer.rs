@@ -34,13 +34,18 @@ enum End {
 /// Runs a viewer's session to its end.
 pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
     let client = guard.client().clone();
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     let epoch = Instant::now();
-    let heard = AtomicU64::new(0);
+    let heard = Arc::new(AtomicU64::new(0));
+    // The reader runs in its own task so that it is polled only when the viewer sends something,
+    // not each time the writer wakes up (a read attempt is not free: the WebSocket library clears
+    // its read buffer first).
+    let mut reader = AbortOnDrop(tokio::spawn(read_loop(stream, heard.clone(), epoch)));
     let end = tokio::select! {
         end = write_loop(&hub, &mut sink, &client, &heard, epoch) => end,
-        () = read_loop(&mut stream, &heard, epoch) => End::Gone,
+        _ = &mut reader.0 => End::Gone,
     };
+    drop(reader);
     match end {
         End::Shutdown => {
             let close = CloseFrame {
@@ -65,8 +70,17 @@ pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
     tracing::debug!(viewer = %client.addr, frames = client.frames.load(Ordering::Relaxed), "viewer disconnected");
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Reads what the viewer sends: pongs and other frames only prove it is alive. Ends when it closes.
-async fn read_loop(stream: &mut SplitStream<WebSocket>, heard: &AtomicU64, epoch: Instant) {
+async fn read_loop(mut stream: SplitStream<WebSocket>, heard: Arc<AtomicU64>, epoch: Instant) {
     while let Some(Ok(message)) = stream.next().await {
         heard.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         if let Message::Close(_) = message {

@@ -8,7 +8,7 @@
 //! `[2].points[3]: …`.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::ops::Range;
 
@@ -986,23 +986,56 @@ fn decode_numbers<E: de::Error>(b64: &str, key: &str, ctx: &Ctx<'_>) -> Result<V
     }
 }
 
+thread_local! {
+    static SCRATCH_F64: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH_VEC3: RefCell<Vec<[f32; 3]>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH_RGB: RefCell<Vec<[u8; 3]>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most elements a per-thread scratch vector keeps between frames (about 1 MiB of points).
+const SCRATCH_KEEP: usize = 1 << 16;
+
+/// Collects an array of unknown length in this thread's scratch vector, then returns it as an
+/// exact-size vector: one copy instead of a chain of doublings (reallocations that copy).
+fn collect_with_scratch<T: Copy + 'static, R>(
+    scratch: &'static std::thread::LocalKey<RefCell<Vec<T>>>,
+    fill: impl FnOnce(&mut Vec<T>) -> Result<(), R>,
+) -> Result<Vec<T>, R> {
+    scratch.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            let result = fill(&mut buffer).map(|()| buffer.to_vec());
+            if buffer.capacity() > SCRATCH_KEEP {
+                *buffer = Vec::new();
+            }
+            result
+        }
+        // Only reachable if the same kind of array nests, which the protocol does not have.
+        Err(_) => {
+            let mut fresh = Vec::new();
+            fill(&mut fresh).map(|()| fresh)
+        }
+    })
+}
+
 /// Reads an array of numbers, up to `--max-points` of them.
 fn read_numbers<'de, A: SeqAccess<'de>>(mut seq: A, ctx: &Ctx<'_>) -> Result<Vec<f64>, A::Error> {
-    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(4096));
-    loop {
-        let index = out.len();
-        match seq.next_element::<Number>() {
-            Ok(Some(Number(v))) => out.push(v),
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(join(&format!("[{index}]"), &e)),
+    collect_with_scratch(&SCRATCH_F64, |out| {
+        loop {
+            let index = out.len();
+            match seq.next_element::<Number>() {
+                Ok(Some(Number(v))) => out.push(v),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(join(&format!("[{index}]"), &e)),
+            }
+            if out.len() > ctx.limits.max_points {
+                return Err(ctx.limit_error(format_args!(
+                    "more than {} samples in one message (--max-points)",
+                    ctx.limits.max_points
+                )));
+            }
         }
-        if out.len() > ctx.limits.max_points {
-            return Err(ctx.limit_error(format_args!(
-                "more than {} samples in one message (--max-points)",
-                ctx.limits.max_points
-            )));
-        }
-    }
+    })
 }
 
 /// `points` and `line`: `[[x, y, z], …]` or `{"f32": "<base64>"}`.
@@ -1026,21 +1059,23 @@ impl<'de> Visitor<'de> for Vec3Seed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out: Vec<[f32; 3]> = Vec::with_capacity(seq.size_hint().unwrap_or(64).min(4096));
-        loop {
-            let index = out.len();
-            match seq.next_element_seed(Point3Seed) {
-                Ok(Some(p)) => out.push(p),
-                Ok(None) => return Ok(out),
-                Err(e) => return Err(join(&format!("[{index}]"), &e)),
+        let ctx = self.ctx;
+        collect_with_scratch(&SCRATCH_VEC3, |out| {
+            loop {
+                let index = out.len();
+                match seq.next_element_seed(Point3Seed) {
+                    Ok(Some(p)) => out.push(p),
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(join(&format!("[{index}]"), &e)),
+                }
+                if out.len() > ctx.limits.max_points {
+                    return Err(ctx.limit_error(format_args!(
+                        "more than {} points in one message (--max-points)",
+                        ctx.limits.max_points
+                    )));
+                }
             }
-            if out.len() > self.ctx.limits.max_points {
-                return Err(self.ctx.limit_error(format_args!(
-                    "more than {} points in one message (--max-points)",
-                    self.ctx.limits.max_points
-                )));
-            }
-        }
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -1122,21 +1157,23 @@ impl<'de> Visitor<'de> for ColorsSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(64).min(4096));
-        loop {
-            let index = out.len();
-            match seq.next_element_seed(ColorSeed) {
-                Ok(Some(c)) => out.push(c),
-                Ok(None) => return Ok(out),
-                Err(e) => return Err(join(&format!("[{index}]"), &e)),
+        let ctx = self.ctx;
+        collect_with_scratch(&SCRATCH_RGB, |out| {
+            loop {
+                let index = out.len();
+                match seq.next_element_seed(ColorSeed) {
+                    Ok(Some(c)) => out.push(c),
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(join(&format!("[{index}]"), &e)),
+                }
+                if out.len() > ctx.limits.max_points {
+                    return Err(ctx.limit_error(format_args!(
+                        "more than {} colours in one message (--max-points)",
+                        ctx.limits.max_points
+                    )));
+                }
             }
-            if out.len() > self.ctx.limits.max_points {
-                return Err(self.ctx.limit_error(format_args!(
-                    "more than {} colours in one message (--max-points)",
-                    self.ctx.limits.max_points
-                )));
-            }
-        }
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
