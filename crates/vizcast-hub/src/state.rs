@@ -678,7 +678,7 @@ mod tests {
         let last = push(&mut s, r#"{"stream":"a","value":3}"#);
         let mut out = Vec::new();
         s.pinned_between(first, last, &mut out);
-        let out: Vec<&str> = out.iter().map(|f| f.as_str()).collect();
+        let out: Vec<&str> = out.iter().map(Utf8Bytes::as_str).collect();
         assert_eq!(out, [r#"{"stream":"c","points":[[1,1,1]]}"#]);
     }
 
