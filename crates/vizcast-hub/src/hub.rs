@@ -408,11 +408,11 @@ impl Hub {
     }
 
     /// Streams and their statistics, by name.
-    pub fn streams(&self) -> Vec<(String, StreamSummary)> {
+    pub fn streams(&self) -> Vec<StreamSummary> {
         let state = self.state.read();
         state
             .streams()
-            .map(|(name, stats)| (name.to_owned(), StreamSummary::from(stats)))
+            .map(|(name, stats)| StreamSummary::new(name, stats))
             .collect()
     }
 }
@@ -452,8 +452,10 @@ pub struct HubStats {
 }
 
 /// One stream's statistics.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct StreamSummary {
+    /// The stream's name.
+    pub name: String,
     /// Kinds of data seen.
     pub kinds: Vec<&'static str>,
     /// Messages so far.
@@ -470,9 +472,10 @@ pub struct StreamSummary {
     pub last_value: Option<f64>,
 }
 
-impl From<&StreamStats> for StreamSummary {
-    fn from(s: &StreamStats) -> Self {
+impl StreamSummary {
+    fn new(name: &str, s: &StreamStats) -> Self {
         Self {
+            name: name.to_owned(),
             kinds: s.kinds.iter().map(|k| k.as_str()).collect(),
             messages: s.messages,
             samples: s.samples,

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::access::Route;
@@ -84,14 +85,26 @@ impl Server {
     }
 }
 
-/// The routes.
+/// The routes. Everything but `/healthz` and the icon goes through [`check_access`].
 pub fn router(hub: Arc<Hub>) -> Router {
-    Router::new()
+    let viewer = Router::new()
         .route("/", get(index))
         .route("/ws", get(viewer_upgrade))
-        .route("/ingest", get(producer_upgrade))
         .route("/api/streams", get(api_streams))
         .route("/api/stats", get(api_stats))
+        .route_layer(middleware::from_fn_with_state(
+            (hub.clone(), Route::Viewer),
+            check_access,
+        ));
+    let ingest = Router::new()
+        .route("/ingest", get(producer_upgrade))
+        .route_layer(middleware::from_fn_with_state(
+            (hub.clone(), Route::Ingest),
+            check_access,
+        ));
+    Router::new()
+        .merge(viewer)
+        .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/favicon.ico", get(favicon))
         .with_state(hub)
@@ -102,40 +115,33 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-fn refuse(
-    hub: &Hub,
-    route: Route,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    token: Option<&str>,
-    ws: bool,
-) -> Option<Response> {
-    hub.config()
-        .access
-        .check(route, peer, headers, token, ws)
-        .err()
-        .map(|refusal| {
+/// Applies the access rules of `route`: token, `Host`, and `Origin` for WebSocket upgrades.
+async fn check_access(
+    State((hub, route)): State<(Arc<Hub>, Route)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<TokenQuery>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let checked =
+        hub.config()
+            .access
+            .check(route, peer, headers, query.token.as_deref(), websocket);
+    match checked {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
             tracing::warn!(%peer, "refused a request: {}", refusal.message);
             (refusal.status, refusal.message + "\n").into_response()
-        })
+        }
+    }
 }
 
-async fn index(
-    State(hub): State<Arc<Hub>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = refuse(
-        &hub,
-        Route::Viewer,
-        peer,
-        &headers,
-        q.token.as_deref(),
-        false,
-    ) {
-        return refused;
-    }
+async fn index() -> Response {
     (
         [
             (
@@ -172,20 +178,8 @@ fn upgrade_config(ws: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade 
 async fn viewer_upgrade(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Some(refused) = refuse(
-        &hub,
-        Route::Viewer,
-        peer,
-        &headers,
-        q.token.as_deref(),
-        true,
-    ) {
-        return refused;
-    }
     // Viewers are read-only: they have nothing big to send.
     let ws = upgrade_config(ws, 64 * 1024)
         .read_buffer_size(4 * 1024)
@@ -212,20 +206,8 @@ async fn viewer_upgrade(
 async fn producer_upgrade(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Some(refused) = refuse(
-        &hub,
-        Route::Ingest,
-        peer,
-        &headers,
-        q.token.as_deref(),
-        true,
-    ) {
-        return refused;
-    }
     // The WebSocket library clears its read buffer before each read: keep it moderate.
     let ws = upgrade_config(ws, hub.config().limits.max_frame_bytes).read_buffer_size(32 * 1024);
     let task = hub.tasks().token();
@@ -270,67 +252,11 @@ async fn refuse_socket(mut socket: WebSocket, reason: String) {
     .ok();
 }
 
-#[derive(Serialize)]
-struct StreamJson<'a> {
-    name: &'a str,
-    kinds: &'a [&'static str],
-    messages: u64,
-    samples: u64,
-    message_rate: f64,
-    sample_rate: f64,
-    last_t: f64,
-    last_value: Option<f64>,
+async fn api_streams(State(hub): State<Arc<Hub>>) -> Response {
+    axum::Json(hub.streams()).into_response()
 }
 
-async fn api_streams(
-    State(hub): State<Arc<Hub>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = refuse(
-        &hub,
-        Route::Viewer,
-        peer,
-        &headers,
-        q.token.as_deref(),
-        false,
-    ) {
-        return refused;
-    }
-    let streams = hub.streams();
-    let json: Vec<StreamJson<'_>> = streams
-        .iter()
-        .map(|(name, s)| StreamJson {
-            name,
-            kinds: &s.kinds,
-            messages: s.messages,
-            samples: s.samples,
-            message_rate: s.message_rate,
-            sample_rate: s.sample_rate,
-            last_t: s.last_t,
-            last_value: s.last_value,
-        })
-        .collect();
-    axum::Json(json).into_response()
-}
-
-async fn api_stats(
-    State(hub): State<Arc<Hub>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = refuse(
-        &hub,
-        Route::Viewer,
-        peer,
-        &headers,
-        q.token.as_deref(),
-        false,
-    ) {
-        return refused;
-    }
+async fn api_stats(State(hub): State<Arc<Hub>>) -> Response {
     let stats = hub.stats();
     let clients = |role: Role| -> Vec<serde_json::Value> {
         stats
