@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: formatting, lints, layering rules, every test.
+# The whole test suite, from a fresh machine: formatting, lints, layering rules, every Rust test,
+# the browser viewer's type check and its tests in real Chromium.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\n== %s\n' "$*"; }
 
-# The Rust toolchain (with rustfmt and clippy) comes with the machine; everything else the tests
-# need is installed here when missing.
+# Installs Debian packages that are missing (as root, or through sudo).
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The Rust toolchain (with rustfmt and clippy) comes with the machine.
 for tool in cargo rustfmt cargo-clippy; do
     command -v "$tool" >/dev/null || { echo "missing $tool: install the Rust toolchain with rustfmt and clippy" >&2; exit 1; }
 done
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+apt_install chromium
+
+say "browser viewer packages (npm ci)"
+npm ci --prefix web --no-audit --no-fund
 
 say "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
+
+say "type check of the browser viewer (tsc --noEmit)"
+(cd web && npx --no-install tsc --noEmit)
 
 say "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -27,3 +49,6 @@ fi
 
 say "tests (cargo test)"
 cargo test --workspace --locked
+
+say "browser viewer in Chromium (node --test web/tests)"
+VIZCAST_BIN="$PWD/target/debug/vizcast" node --test --test-concurrency=1 web/tests/

@@ -52,7 +52,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 async fn serve(cli: &Cli, hub: Arc<Hub>, token: Option<String>) -> anyhow::Result<()> {
     let server = Server::bind(hub.clone(), cli.bind_addr())
         .await
-        .with_context(|| format!("cannot listen on {}", cli.bind_addr()))?;
+        .with_context(|| format!("cannot listen on {}", cli.bind_addr()))?
+        .with_files(vizcast_web::FILES);
     let addr = server.local_addr();
 
     let tcp = match cli.tcp_ingest {

@@ -28,5 +28,5 @@ pub use config::{Access, HubConfig, random_hex};
 pub use hub::{
     Accepted, Client, ClientGuard, Hub, HubStats, IngestError, Rates, Role, StreamSummary, unix_now,
 };
-pub use server::{Server, router};
+pub use server::{Server, StaticFile, router};
 pub use state::{AdmitError, HistoryStats, StreamStats, Totals};

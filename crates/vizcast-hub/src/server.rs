@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,14 +23,29 @@ use crate::{producer, viewer};
 /// Extra bytes the WebSocket write buffer may hold beyond one batch (one flush).
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// The page served at `/` until the full browser viewer is embedded.
-const INDEX_HTML: &str = include_str!("index.html");
+/// A file served as is (the browser viewer's page, script, style and icon).
+#[derive(Clone, Copy, Debug)]
+pub struct StaticFile {
+    /// Its URL path (`/` for the page).
+    pub path: &'static str,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub body: &'static [u8],
+    /// The same bytes gzipped, sent to clients that accept gzip.
+    pub gzip: Option<&'static [u8]>,
+}
+
+/// What the page says may run and connect: our own scripts, styles and WebSockets only.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data: blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// A listener bound and ready to serve.
 pub struct Server {
     hub: Arc<Hub>,
     listener: TcpListener,
     addr: SocketAddr,
+    files: &'static [StaticFile],
 }
 
 impl Server {
@@ -42,7 +57,15 @@ impl Server {
             hub,
             listener,
             addr,
+            files: &[],
         })
+    }
+
+    /// Serves `files` too (the browser viewer); the file at `/` is the page.
+    #[must_use]
+    pub fn with_files(mut self, files: &'static [StaticFile]) -> Self {
+        self.files = files;
+        self
     }
 
     /// The address actually bound.
@@ -66,7 +89,7 @@ impl Server {
                 }
             })
         };
-        let app = router(hub.clone());
+        let app = router(hub.clone(), self.files);
         let listener = self.listener.tap_io(|tcp| {
             tcp.set_nodelay(true).ok();
         });
@@ -85,10 +108,17 @@ impl Server {
     }
 }
 
-/// The routes. Everything but `/healthz` and the icon goes through [`check_access`].
-pub fn router(hub: Arc<Hub>) -> Router {
+/// The routes: `files` (the page at `/` needs the viewer's access, the rest is public), `/ws`,
+/// `/ingest`, `/api/*`, `/healthz`. Access rules are applied by [`check_access`].
+pub fn router(hub: Arc<Hub>, files: &'static [StaticFile]) -> Router {
+    let page = files.iter().find(|f| f.path == "/").copied();
     let viewer = Router::new()
-        .route("/", get(index))
+        .route(
+            "/",
+            get(move |headers: HeaderMap| async move {
+                page.map_or_else(no_page, |f| serve_file(&f, &headers))
+            }),
+        )
         .route("/ws", get(viewer_upgrade))
         .route("/api/streams", get(api_streams))
         .route("/api/stats", get(api_stats))
@@ -102,12 +132,64 @@ pub fn router(hub: Arc<Hub>) -> Router {
             (hub.clone(), Route::Ingest),
             check_access,
         ));
-    Router::new()
+    let mut router = Router::new()
         .merge(viewer)
         .merge(ingest)
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/favicon.ico", get(favicon))
-        .with_state(hub)
+        .route("/healthz", get(|| async { "ok\n" }));
+    for file in files.iter().filter(|f| f.path != "/") {
+        let file = *file;
+        router = router.route(
+            file.path,
+            get(move |headers: HeaderMap| async move { serve_file(&file, &headers) }),
+        );
+    }
+    router.with_state(hub)
+}
+
+/// A static file, gzipped when the client accepts it.
+fn serve_file(file: &StaticFile, request: &HeaderMap) -> Response {
+    let accepts_gzip = request
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let (body, gzipped) = match file.gzip {
+        Some(gz) if accepts_gzip => (gz, true),
+        _ => (file.body, false),
+    };
+    let mut response = Response::new(axum::body::Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(file.content_type),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if gzipped {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if file.content_type.starts_with("text/html") {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
+    response
+}
+
+fn no_page() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "this build of vizcast has no viewer page; /ws, /ingest and /api/* work\n",
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -139,33 +221,6 @@ async fn check_access(
             (refusal.status, refusal.message + "\n").into_response()
         }
     }
-}
-
-async fn index() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::HeaderName::from_static("x-content-type-options"),
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::HeaderName::from_static("referrer-policy"),
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ],
-        INDEX_HTML,
-    )
-        .into_response()
-}
-
-async fn favicon() -> Response {
-    const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1e293b"/><polyline points="2,11 5,6 8,9 11,3 14,7" fill="none" stroke="#38bdf8" stroke-width="2"/></svg>"##;
-    ([(header::CONTENT_TYPE, "image/svg+xml")], ICON).into_response()
 }
 
 fn upgrade_config(ws: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
