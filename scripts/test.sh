@@ -51,4 +51,4 @@ say "tests (cargo test)"
 cargo test --workspace --locked
 
 say "browser viewer in Chromium (node --test web/tests)"
-VIZCAST_BIN="$PWD/target/debug/vizcast" node --test --test-concurrency=1 web/tests/
+VIZCAST_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/vizcast" node --test --test-concurrency=1 web/tests/
