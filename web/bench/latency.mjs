@@ -63,7 +63,8 @@ for (const rate of rates) {
   const wall = now() - wallBefore;
   const metric = (m, name) => m.metrics.find((x) => x.name === name)?.value ?? 0;
   const busy = (metric(after, "TaskDuration") - metric(before, "TaskDuration")) / wall;
-  const { onMessage, onFrame } = await page.evaluate(() => window.vizcast.metrics);
+  const { onMessage, onFrame, spent } = await page.evaluate(() => ({ ...window.vizcast.metrics, spent: { ...window.vizcast.metrics.spent, messages: window.vizcast.handlingMs() } }));
+  console.error(`  ${rate}/s: ms spent per second: ${Object.entries(spent).map(([k, v]) => `${k} ${(v / (wall + 1)).toFixed(1)}`).join(", ")}`);
   onMessage.sort((a, b) => a - b);
   onFrame.sort((a, b) => a - b);
   console.log(

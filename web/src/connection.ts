@@ -47,6 +47,8 @@ export class Connection {
   onFrame: (times: number[], receivedAt: number) => void = () => {};
   /** Called when the connection's state changes. */
   onState: () => void = () => {};
+  /** Milliseconds spent handling messages, in all. */
+  handlingMs = 0;
   private socket: WebSocket | null = null;
   private backoff = 250;
   private frames = 0;
@@ -76,7 +78,11 @@ export class Connection {
     this.setState("connecting");
     const socket = new WebSocket(this.url);
     this.socket = socket;
-    socket.onmessage = (event) => this.receive(event.data as string);
+    socket.onmessage = (event) => {
+      const start = performance.now();
+      this.receive(event.data as string);
+      this.handlingMs += performance.now() - start;
+    };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = null;

@@ -45,7 +45,19 @@ if (problem) {
 // Delay between a message's time (when it is Unix time) and the frame that first shows it.
 const pending: number[] = [];
 const delays: number[] = [];
-const metrics = { onMessage: [] as number[], onFrame: [] as number[], recording: params.has("metrics") };
+const metrics = {
+  onMessage: [] as number[],
+  onFrame: [] as number[],
+  recording: params.has("metrics"),
+  /** Milliseconds spent in each part of the work, in all. */
+  spent: { messages: 0, plots: 0, scene: 0, tree: 0, events: 0 },
+};
+/** Runs `work`, adding its duration to `metrics.spent[part]`. */
+function timed(part: keyof typeof metrics.spent, work: () => void): void {
+  const start = performance.now();
+  work();
+  metrics.spent[part] += performance.now() - start;
+}
 connection.onFrame = (times, receivedAt) => {
   for (const t of times) {
     if (t > 1e9) {
@@ -98,10 +110,10 @@ function frame(): void {
   }
   pending.length = 0;
   if (delays.length > 2000) delays.splice(0, delays.length - 2000);
-  plots.update();
-  scene?.update();
-  tree.update();
-  events.update();
+  timed("plots", () => plots.update());
+  timed("scene", () => scene?.update());
+  timed("tree", () => tree.update());
+  timed("events", () => events.update());
   frames++;
   requestAnimationFrame(frame);
 }
@@ -131,6 +143,7 @@ requestAnimationFrame(frame);
   metrics,
   frames: () => frames,
   firstFrameMs: () => firstFrameMs,
+  handlingMs: () => connection.handlingMs,
   renders3d: () => scene?.renders ?? 0,
   webgl: scene !== null,
 };

@@ -102,6 +102,7 @@ export class Plots {
   private structure = -1;
   private data = -1;
   private width = 600;
+  private legendAt = 0;
   private readonly note: HTMLElement;
   private readonly grid: HTMLElement;
   /** Set when the user zooms with the mouse: the caller pauses. */
@@ -152,6 +153,8 @@ export class Plots {
     if (!range) return;
     const [t0, t1] = range;
     const buckets = Math.max(50, Math.floor(this.width));
+    const legendDue = performance.now() - this.legendAt > 250;
+    if (legendDue) this.legendAt = performance.now();
     for (const chart of this.charts) {
       const visible = chart.series.filter((s) => s.visible);
       chart.element.hidden = visible.length === 0;
@@ -163,8 +166,9 @@ export class Plots {
         plot.setData(data);
         plot.setScale("x", { min: t0, max: t1 });
       });
-      // Without a hovering cursor, the legend shows the latest values.
-      if (plot.cursor.left === undefined || plot.cursor.left < 0) plot.setLegend({ idx: Math.max(0, data[0].length - 1) });
+      // Without a hovering cursor, the legend shows the latest values, 4 times a second: it is DOM
+      // text, and rewriting it every frame costs the browser style and layout work.
+      if ((plot.cursor.left === undefined || plot.cursor.left < 0) && legendDue) plot.setLegend({ idx: Math.max(0, data[0].length - 1) });
     }
   }
 

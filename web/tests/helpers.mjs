@@ -12,15 +12,17 @@ import WebSocket from "ws";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = join(here, "../..");
-/** The binary under test (cargo test builds target/debug/vizcast). */
-export const binary = process.env.VIZCAST_BIN ?? join(repo, "target/debug/vizcast");
+/** The binary under test (cargo test builds target/debug/vizcast), read when used. */
+export function binary() {
+  return process.env.VIZCAST_BIN ?? join(repo, "target/debug/vizcast");
+}
 /** Screenshots land here (gitignored). */
 export const artifacts = join(repo, "test-artifacts");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 /** Starts `vizcast --headless ARGS`; resolves once it listens. */
 export async function startVizcast(args = [], { port = 0 } = {}) {
-  const proc = spawn(binary, ["--headless", "--listen", `127.0.0.1:${port}`, ...args], {
+  const proc = spawn(binary(), ["--headless", "--listen", `127.0.0.1:${port}`, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: "warn", NO_COLOR: "1" },
   });
