@@ -1,17 +1,79 @@
 //! Command-line interface.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use vizcast_hub::{Access, HubConfig};
 use vizcast_protocol::Limits;
 
 /// vizcast: a live-data visualizer. Producers send JSON; vizcast mirrors it to browsers byte for
 /// byte and renders it.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, max_term_width = 100)]
+#[command(version, about, long_about = None, max_term_width = 100, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// How to serve (when no subcommand is given).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// Something other than serving live data.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a recording (MCAP or JSON lines) to the desktop and every browser, as if live.
+    Replay {
+        /// The recording.
+        file: PathBuf,
+        /// Playback speed: 1 is real time, 10 ten times faster, 0 or "max" as fast as possible.
+        #[arg(long, default_value = "1", value_parser = parse_speed)]
+        speed: f64,
+        /// Start over at the end.
+        #[arg(long = "loop")]
+        looping: bool,
+        /// Start this many seconds into the recording.
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        start: f64,
+        /// How to serve the replay.
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
+    /// Rewrite a recording cut short (a crash, a full disk) with a proper summary and index.
+    Recover {
+        /// The damaged recording.
+        file: PathBuf,
+        /// Where to write the repaired one (default: FILE with `.recovered.mcap`).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Convert a recording to JSON lines (one frame per line, with its receive time).
+    Export {
+        /// The recording.
+        file: PathBuf,
+        /// The JSON-lines file to write.
+        #[arg(long, value_name = "OUT")]
+        jsonl: PathBuf,
+    },
+}
+
+/// Chunk compression of recordings.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RecordCompression {
+    /// zstd (default: best size for the speed, see docs/performance.md).
+    Zstd,
+    /// lz4: faster to write, larger.
+    Lz4,
+    /// No compression.
+    None,
+}
+
+/// Options of a running vizcast (live, or replaying).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
     /// Address to serve the viewer, /ws, /ingest and /api on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -109,9 +171,21 @@ pub struct Cli {
     /// Seconds after which a viewer that answers nothing (or accepts no data) is closed.
     #[arg(long, default_value = "30", value_parser = parse_seconds, value_name = "SECS")]
     pub ping_timeout: Duration,
+
+    /// Record everything accepted to this MCAP file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Chunk compression of the recording.
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub record_compression: RecordCompression,
+
+    /// Most bytes waiting to be written to the recording; beyond that, frames are reported as not recorded.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub record_buffer: usize,
 }
 
-impl Cli {
+impl ServeArgs {
     /// Whether the hub is reachable from other machines (and so needs a token).
     pub fn sharing(&self) -> bool {
         self.share || !self.listen.ip().is_loopback()
@@ -183,6 +257,19 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok((number * scale) as usize)
 }
 
+/// Parses a replay speed: a positive factor, or 0 / `max` for as fast as possible.
+pub fn parse_speed(s: &str) -> Result<f64, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(0.0);
+    }
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "\"{s}\" is not a speed (examples: 1, 0.5, 10, max)"
+        )),
+    }
+}
+
 /// Parses seconds, fractions allowed (`0.5`).
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
@@ -219,13 +306,40 @@ mod tests {
 
     #[test]
     fn sharing_needs_a_token_and_widens_loopback() {
-        let cli = Cli::parse_from(["vizcast", "--share", "--listen", "127.0.0.1:9100"]);
+        let cli = Cli::parse_from(["vizcast", "--share", "--listen", "127.0.0.1:9100"]).serve;
         assert!(cli.sharing());
         assert_eq!(cli.bind_addr().to_string(), "0.0.0.0:9100");
-        let cli = Cli::parse_from(["vizcast", "--listen", "0.0.0.0:9100"]);
+        let cli = Cli::parse_from(["vizcast", "--listen", "0.0.0.0:9100"]).serve;
         assert!(cli.sharing());
-        let cli = Cli::parse_from(["vizcast"]);
+        let cli = Cli::parse_from(["vizcast"]).serve;
         assert!(!cli.sharing());
         assert!(cli.hub_config(None).access.loopback_hosts_only);
+    }
+
+    #[test]
+    fn replay_takes_its_own_serving_options() {
+        let cli = Cli::parse_from([
+            "vizcast",
+            "replay",
+            "run.mcap",
+            "--speed",
+            "max",
+            "--loop",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        let Some(Command::Replay {
+            speed,
+            looping,
+            serve,
+            ..
+        }) = cli.command
+        else {
+            panic!()
+        };
+        assert_eq!(speed, 0.0);
+        assert!(looping);
+        assert_eq!(serve.listen.port(), 0);
+        assert!(parse_speed("-1").is_err());
     }
 }

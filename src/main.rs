@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser as _;
 use vizcast_hub::{Hub, Server, random_hex};
+use vizcast_record::{Recorder, RecorderOptions, Recording, Replay, ReplayOptions};
 
 mod cli;
 
@@ -16,7 +17,7 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use cli::Cli;
+use cli::{Cli, Command, RecordCompression, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,6 +38,61 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        None => serve_with(&cli.serve, None),
+        Some(Command::Replay {
+            file,
+            speed,
+            looping,
+            start,
+            serve,
+        }) => {
+            // Open it before serving anything: a bad file is an error, not an empty replay.
+            let recording = Recording::open(file)?;
+            let info = recording.info();
+            println!(
+                "replaying {} ({} messages, {:.1} s{})",
+                file.display(),
+                info.messages,
+                info.duration(),
+                if info.indexed { "" } else { ", no index" }
+            );
+            let options = ReplayOptions {
+                speed: *speed,
+                looping: *looping,
+                start: *start,
+            };
+            serve_with(serve, Some((recording, options)))
+        }
+        Some(Command::Recover { file, output }) => {
+            let output = output
+                .clone()
+                .unwrap_or_else(|| file.with_extension("recovered.mcap"));
+            let report = vizcast_record::recover(file, &output)?;
+            match &report.cut {
+                Some(cut) => println!(
+                    "recovered {} messages into {} (the input ends early: {cut})",
+                    report.messages,
+                    output.display()
+                ),
+                None => println!(
+                    "rewrote {} messages into {} (the input was intact)",
+                    report.messages,
+                    output.display()
+                ),
+            }
+            Ok(())
+        }
+        Some(Command::Export { file, jsonl }) => {
+            let recording = Recording::open(file)?;
+            let frames = vizcast_record::export_jsonl(&recording, jsonl)?;
+            println!("wrote {frames} frames to {}", jsonl.display());
+            Ok(())
+        }
+    }
+}
+
+fn serve_with(cli: &ServeArgs, replay: Option<(Recording, ReplayOptions)>) -> anyhow::Result<()> {
     let token = cli
         .sharing()
         .then(|| cli.token.clone().unwrap_or_else(|| random_hex(16)));
@@ -46,10 +102,40 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         .thread_name("vizcast-io")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(cli, hub, token))
+    let recorder = match &cli.record {
+        Some(path) => {
+            let options = RecorderOptions {
+                compression: match cli.record_compression {
+                    RecordCompression::Zstd => vizcast_record::Compression::Zstd,
+                    RecordCompression::Lz4 => vizcast_record::Compression::Lz4,
+                    RecordCompression::None => vizcast_record::Compression::None,
+                },
+                queue_bytes: cli.record_buffer,
+                ..RecorderOptions::default()
+            };
+            Some(Recorder::start(hub.clone(), path, options)?)
+        }
+        None => None,
+    };
+    let result = runtime.block_on(serve(cli, hub, token, replay));
+    if let Some(recorder) = recorder {
+        let summary = recorder.finish()?;
+        if summary.unrecorded_frames > 0 {
+            eprintln!(
+                "vizcast: {} frames ({} bytes) could not be recorded: the recording has gaps (listed in its vizcast.gap metadata)",
+                summary.unrecorded_frames, summary.unrecorded_bytes
+            );
+        }
+    }
+    result
 }
 
-async fn serve(cli: &Cli, hub: Arc<Hub>, token: Option<String>) -> anyhow::Result<()> {
+async fn serve(
+    cli: &ServeArgs,
+    hub: Arc<Hub>,
+    token: Option<String>,
+    replay: Option<(Recording, ReplayOptions)>,
+) -> anyhow::Result<()> {
     let server = Server::bind(hub.clone(), cli.bind_addr())
         .await
         .with_context(|| format!("cannot listen on {}", cli.bind_addr()))?
@@ -96,6 +182,9 @@ async fn serve(cli: &Cli, hub: Arc<Hub>, token: Option<String>) -> anyhow::Resul
     if let Some(listener) = &tcp {
         writeln!(out, "tcp ingest: {}", listener.local_addr()?)?;
     }
+    if let Some(path) = &cli.record {
+        writeln!(out, "recording: {}", path.display())?;
+    }
     // Last, so that scripts can wait for this line and find everything above it printed.
     writeln!(
         out,
@@ -114,8 +203,17 @@ async fn serve(cli: &Cli, hub: Arc<Hub>, token: Option<String>) -> anyhow::Resul
     if cli.demo {
         tokio::spawn(vizcast_demo::run(hub.clone()));
     }
+    let replay = match replay {
+        Some((recording, options)) => Some(Replay::start(hub.clone(), recording, options)?),
+        None => None,
+    };
     tokio::spawn(shutdown_on_signal(hub.clone()));
     server.run().await.context("serving")?;
+    if let Some(replay) = replay {
+        tokio::task::spawn_blocking(move || replay.stop())
+            .await
+            .ok();
+    }
     tracing::info!("stopped");
     Ok(())
 }

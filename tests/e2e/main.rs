@@ -7,6 +7,7 @@
 
 mod lifecycle;
 mod mirror;
+mod record;
 mod rejections;
 mod security;
 mod slow_viewer;

@@ -39,7 +39,13 @@ impl Vizcast {
     /// Like [`Vizcast::start`], letting the caller adjust the command (stdin, environment).
     pub async fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_vizcast"));
-        command.arg("--headless");
+        // A subcommand (`replay FILE`) comes before the serving options.
+        let (subcommand, args) = if args.first() == Some(&"replay") {
+            args.split_at(2)
+        } else {
+            (&[][..], args)
+        };
+        command.args(subcommand).arg("--headless");
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
@@ -97,6 +103,20 @@ impl Vizcast {
             stdout,
             stderr,
         }
+    }
+
+    /// Stops it with SIGTERM and waits for it to exit; returns whether it exited cleanly.
+    pub async fn stop(&mut self) -> bool {
+        let pid = self.child.id().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        status.success()
     }
 
     /// `ws://ADDR/PATH`.

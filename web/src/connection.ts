@@ -24,6 +24,10 @@ export interface ConnectionStatus {
   retryAt: number;
   lastError: string;
   session: string;
+  /** The hub's recording in progress, if any (its `status` message). */
+  recording: { file: string; bytes: number; seconds: number; unrecorded_frames: number; error?: string } | null;
+  /** The hub's replay in progress, if any. */
+  replay: { file: string; state: string; position: number; duration: number; speed: number; looping: boolean } | null;
 }
 
 /** Wall clock in seconds with sub-millisecond resolution. */
@@ -42,6 +46,8 @@ export class Connection {
     retryAt: 0,
     lastError: "",
     session: "",
+    recording: null,
+    replay: null,
   };
   /** Called after each data frame is applied, with the messages' times (for the delay readout). */
   onFrame: (times: number[], receivedAt: number) => void = () => {};
@@ -130,7 +136,8 @@ export class Connection {
       case "snapshot_begin":
         this.inSnapshot = true;
         this.setState("snapshot");
-        if (message.reason === "join") this.store.reset();
+        // A join or a reset (a replay seeked) restates everything: start from nothing.
+        if (message.reason === "join" || message.reason === "reset") this.store.reset();
         break;
       case "snapshot_end":
         this.inSnapshot = false;
@@ -139,6 +146,11 @@ export class Connection {
       case "lagged":
         this.status.droppedFrames = Number(message.total_dropped_frames ?? 0);
         this.status.lagEvents++;
+        this.onState();
+        break;
+      case "status":
+        this.status.recording = (message.recording as ConnectionStatus["recording"]) ?? null;
+        this.status.replay = (message.replay as ConnectionStatus["replay"]) ?? null;
         this.onState();
         break;
       case "error":

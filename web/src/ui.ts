@@ -155,6 +155,17 @@ export function renderStatus(target: HTMLElement, status: ConnectionStatus, dela
     state = `live, lagged ${status.lagEvents}× (${status.droppedFrames} frames dropped)`;
   }
   const parts = [state, `${status.messagesPerSecond} msg/s`];
+  const clock = (s: number) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+  if (status.replay) {
+    const r = status.replay;
+    const speed = r.speed === 0 ? "max" : `${r.speed}×`;
+    parts.push(`replay ${r.state} ${clock(r.position)} / ${clock(r.duration)} at ${speed}${r.looping ? ", looping" : ""}`);
+  }
+  if (status.recording) {
+    const r = status.recording;
+    const size = r.bytes > 1e6 ? `${(r.bytes / 1e6).toFixed(1)} MB` : `${(r.bytes / 1e3).toFixed(0)} kB`;
+    parts.push(r.error ? `recording stopped: ${r.error}` : `● rec ${clock(r.seconds)} ${size}${r.unrecorded_frames ? `, ${r.unrecorded_frames} frames NOT recorded` : ""}`);
+  }
   if (delayMs) parts.push(`delay ${delayMs.median.toFixed(1)} ms (p99 ${delayMs.p99.toFixed(1)})`);
   if (status.lastError) parts.push(`error: ${status.lastError}`);
   target.textContent = parts.join(" · ");

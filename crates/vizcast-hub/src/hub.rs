@@ -14,7 +14,9 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use vizcast_protocol::{Control, FrameError, Message, PROTOCOL_VERSION, parse_frame};
+use vizcast_protocol::{
+    Control, FrameError, Message, PROTOCOL_VERSION, RecordingStatus, ReplayStatus, parse_frame,
+};
 
 use crate::config::{HubConfig, random_hex};
 use crate::log::Lagged;
@@ -59,13 +61,27 @@ impl IngestError {
     }
 }
 
-/// A frame the hub accepted.
+/// A frame the hub accepted, as handed to [`FrameSink`]s.
 #[derive(Debug)]
 pub struct Accepted {
     /// Its sequence number: the order of acceptance, starting at 1.
     pub seq: u64,
-    /// Its decoded messages.
+    /// When the hub received it, Unix seconds.
+    pub received: f64,
+    /// The frame, byte for byte.
+    pub text: Utf8Bytes,
+    /// Its decoded messages (their `span`s index into `text`).
     pub messages: Vec<Message>,
+}
+
+/// Something that wants every accepted frame, in order (the recorder, the desktop store).
+///
+/// [`FrameSink::offer`] is called under the hub's state lock, in acceptance order: it must not
+/// block (hand the frame to a bounded queue and return; what cannot be queued is the sink's to
+/// account for).
+pub trait FrameSink: Send + Sync {
+    /// Takes one accepted frame.
+    fn offer(&self, frame: &Arc<Accepted>);
 }
 
 /// Whether a client watches or feeds.
@@ -155,6 +171,14 @@ pub struct Hub {
     viewer_count: AtomicUsize,
     producer_count: AtomicUsize,
     rates: Mutex<Rates>,
+    sinks: RwLock<Vec<Arc<dyn FrameSink>>>,
+    /// Bumped by every [`Hub::reset`]; viewers resend their snapshot when it changes.
+    epoch: AtomicU64,
+    /// Where the latest reset happened (a sequence number).
+    reset_at: AtomicU64,
+    /// The latest status message (recording, replay) for viewers.
+    status: watch::Sender<Option<Utf8Bytes>>,
+    status_parts: Mutex<(Option<RecordingStatus>, Option<ReplayStatus>)>,
     /// When the "latest state exceeds the history budget" warning was last logged.
     warn_forced: Mutex<Option<Instant>>,
     shutdown: CancellationToken,
@@ -198,6 +222,11 @@ impl Hub {
             viewer_count: AtomicUsize::new(0),
             producer_count: AtomicUsize::new(0),
             rates: Mutex::new(Rates::default()),
+            sinks: RwLock::new(Vec::new()),
+            epoch: AtomicU64::new(0),
+            reset_at: AtomicU64::new(0),
+            status: watch::Sender::new(None),
+            status_parts: Mutex::new((None, None)),
             warn_forced: Mutex::new(None),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -215,7 +244,7 @@ impl Hub {
     }
 
     /// Validates and accepts one frame. Safe to call from any thread; never waits on viewers.
-    pub fn ingest(&self, text: Utf8Bytes) -> Result<Accepted, IngestError> {
+    pub fn ingest(&self, text: Utf8Bytes) -> Result<Arc<Accepted>, IngestError> {
         let messages = match parse_frame(text.as_str(), &self.config.limits) {
             Ok(messages) => messages,
             Err(err) => {
@@ -223,10 +252,26 @@ impl Hub {
                 return Err(err.into());
             }
         };
-        let applied = self.state.write().apply(text, &messages, unix_now());
-        let (seq, forced) = applied.inspect_err(|_| {
-            self.rejected.fetch_add(1, Ordering::Relaxed);
-        })?;
+        let received = unix_now();
+        let (accepted, forced) = {
+            let mut state = self.state.write();
+            let applied = state.apply(text.clone(), &messages, received);
+            let (seq, forced) = applied.inspect_err(|_| {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+            })?;
+            let accepted = Arc::new(Accepted {
+                seq,
+                received,
+                text,
+                messages,
+            });
+            // Under the lock, so that sinks see frames in acceptance order.
+            for sink in self.sinks.read().iter() {
+                sink.offer(&accepted);
+            }
+            (accepted, forced)
+        };
+        let seq = accepted.seq;
         if forced > 0
             && self
                 .warn_forced
@@ -247,7 +292,97 @@ impl Hub {
             }
             newer
         });
-        Ok(Accepted { seq, messages })
+        Ok(accepted)
+    }
+
+    /// Adds a sink that gets every frame accepted from now on.
+    pub fn add_sink(&self, sink: Arc<dyn FrameSink>) {
+        self.sinks.write().push(sink);
+    }
+
+    /// Removes a sink added with [`Hub::add_sink`].
+    pub fn remove_sink(&self, sink: &Arc<dyn FrameSink>) {
+        self.sinks.write().retain(|s| !Arc::ptr_eq(s, sink));
+    }
+
+    /// Starts a new state (a replay seeked or looped): the history and the streams are forgotten,
+    /// and every viewer is sent a `reset` snapshot of what comes next.
+    pub fn reset(&self) {
+        let mut state = self.state.write();
+        state.reset();
+        // Viewers deliver what was accepted before this point, then restate.
+        self.reset_at.store(state.log.next_seq(), Ordering::Relaxed);
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+        drop(state);
+        // Wake every viewer so it notices.
+        self.head.send_modify(|_| {});
+    }
+
+    /// Bumped by [`Hub::reset`].
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Sequence number of the first frame after the latest [`Hub::reset`].
+    pub(crate) fn reset_at(&self) -> u64 {
+        self.reset_at.load(Ordering::Relaxed)
+    }
+
+    /// Live frames from `cursor` up to (not including) `end`.
+    pub(crate) fn read_until(
+        &self,
+        cursor: u64,
+        end: u64,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> Result<(), Lagged> {
+        let frames = usize::try_from(end.saturating_sub(cursor))
+            .unwrap_or(usize::MAX)
+            .min(BATCH_FRAMES);
+        self.state
+            .read()
+            .log
+            .read_from(cursor, frames, BATCH_BYTES, out)
+    }
+
+    /// Sets (or clears) the recording part of the status every viewer is sent.
+    pub fn set_recording_status(&self, recording: Option<RecordingStatus>) {
+        let mut parts = self.status_parts.lock();
+        parts.0 = recording;
+        self.publish_status(&parts);
+    }
+
+    /// Sets (or clears) the replay part of the status every viewer is sent.
+    pub fn set_replay_status(&self, replay: Option<ReplayStatus>) {
+        let mut parts = self.status_parts.lock();
+        parts.1 = replay;
+        self.publish_status(&parts);
+    }
+
+    fn publish_status(
+        &self,
+        (recording, replay): &(Option<RecordingStatus>, Option<ReplayStatus>),
+    ) {
+        let status = Control::Status {
+            recording: recording.clone(),
+            replay: replay.clone(),
+        };
+        self.status
+            .send_replace(Some(Utf8Bytes::from(status.to_json())));
+    }
+
+    /// The recording and replay status.
+    pub fn status_parts(&self) -> (Option<RecordingStatus>, Option<ReplayStatus>) {
+        self.status_parts.lock().clone()
+    }
+
+    /// The current status message, if any.
+    pub fn status(&self) -> Option<Utf8Bytes> {
+        self.status.borrow().clone()
+    }
+
+    /// Wakes up when the status changes.
+    pub(crate) fn watch_status(&self) -> watch::Receiver<Option<Utf8Bytes>> {
+        self.status.subscribe()
     }
 
     /// Counts a frame rejected before it reached [`Hub::ingest`] (too large, not UTF-8, binary).
@@ -304,11 +439,12 @@ impl Hub {
         self.head.subscribe()
     }
 
-    /// A new viewer's snapshot: the history, then the cursor and byte offset live frames start at.
-    pub(crate) fn join(&self, out: &mut Vec<Utf8Bytes>) -> (u64, u64) {
+    /// A new viewer's snapshot: the history, then the cursor and byte offset live frames start at,
+    /// and the epoch it belongs to.
+    pub(crate) fn join(&self, out: &mut Vec<Utf8Bytes>) -> (u64, u64, u64) {
         let state = self.state.read();
         let cursor = state.snapshot(out);
-        (cursor, state.log.total_bytes())
+        (cursor, state.log.total_bytes(), self.epoch())
     }
 
     /// Live frames from `cursor` on (a socket's worth).

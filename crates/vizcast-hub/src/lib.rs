@@ -26,7 +26,8 @@ pub use access::{Refusal, Route};
 pub use axum::extract::ws::Utf8Bytes;
 pub use config::{Access, HubConfig, random_hex};
 pub use hub::{
-    Accepted, Client, ClientGuard, Hub, HubStats, IngestError, Rates, Role, StreamSummary, unix_now,
+    Accepted, Client, ClientGuard, FrameSink, Hub, HubStats, IngestError, Rates, Role,
+    StreamSummary, unix_now,
 };
 pub use server::{Server, StaticFile, router};
 pub use state::{AdmitError, HistoryStats, StreamStats, Totals};

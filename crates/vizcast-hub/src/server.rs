@@ -369,6 +369,8 @@ async fn api_stats(State(hub): State<Arc<Hub>>) -> Response {
             "forced_evictions": stats.history.forced_evictions,
         },
         "live_log": { "frames": stats.log_frames, "bytes": stats.log_bytes },
+        "recording": hub.status_parts().0,
+        "replay": hub.status_parts().1,
         "viewers": clients(Role::Viewer),
         "producers": clients(Role::Producer),
         "limits": {

@@ -184,6 +184,16 @@ impl State {
         }
     }
 
+    /// Forgets the history and the streams (a replay seeked or looped): what comes next is a new
+    /// state. The live log and the totals go on.
+    pub fn reset(&mut self) {
+        self.frames.clear();
+        self.evictable.clear();
+        self.history_bytes = 0;
+        self.pinned_bytes = 0;
+        self.streams.clear();
+    }
+
     /// Sequence number of the newest frame (0 before the first).
     #[cfg(test)]
     pub fn head(&self) -> u64 {
@@ -699,6 +709,17 @@ mod tests {
         assert_eq!(s.totals.frames, 1);
         // Known streams are still accepted at the limit.
         push(&mut s, r#"{"stream":"a","values":{"x":3}}"#);
+    }
+
+    #[test]
+    fn reset_forgets_history_and_streams_but_not_the_order() {
+        let mut s = state(1 << 20);
+        push(&mut s, r#"{"stream":"a","value":1}"#);
+        s.reset();
+        assert!(snapshot(&s).is_empty());
+        assert_eq!(s.stream_count(), 0);
+        assert_eq!(push(&mut s, r#"{"stream":"b","value":1}"#), 2);
+        assert_eq!(snapshot(&s), [r#"{"stream":"b","value":1}"#]);
     }
 
     #[test]

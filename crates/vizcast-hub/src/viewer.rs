@@ -105,7 +105,15 @@ async fn write_loop(
     if let Err(end) = write(sink, config.ping_timeout, std::iter::once(hello)).await {
         return end;
     }
-    let (mut cursor, mut offset) = hub.join(&mut batch);
+    let mut status = hub.watch_status();
+    let current = status.borrow_and_update().clone();
+    if let Some(text) = current {
+        let message = std::iter::once(Message::Text(text));
+        if let Err(end) = write(sink, config.ping_timeout, message).await {
+            return end;
+        }
+    }
+    let (mut cursor, mut offset, mut generation) = hub.join(&mut batch);
     if let Err(end) = send_snapshot(sink, config.ping_timeout, "join", &batch).await {
         return end;
     }
@@ -118,6 +126,48 @@ async fn write_loop(
     loop {
         head.borrow_and_update();
         batch.clear();
+        if status.has_changed().unwrap_or(false) {
+            let current = status.borrow_and_update().clone();
+            if let Some(text) = current
+                && let Err(end) = write(
+                    sink,
+                    config.ping_timeout,
+                    std::iter::once(Message::Text(text)),
+                )
+                .await
+            {
+                return end;
+            }
+        }
+        if hub.epoch() != generation {
+            // The hub started a new state (a replay seeked or looped). First deliver what was
+            // accepted before the reset, then restate everything from scratch.
+            let reset_at = hub.reset_at();
+            if cursor < reset_at
+                && hub.read_until(cursor, reset_at, &mut batch).is_ok()
+                && !batch.is_empty()
+            {
+                let count = batch.len() as u64;
+                let bytes: u64 = batch.iter().map(|f| f.len() as u64).sum();
+                let frames = batch.drain(..).map(Message::Text);
+                if let Err(end) = write(sink, config.ping_timeout, frames).await {
+                    return end;
+                }
+                cursor += count;
+                offset += bytes;
+                continue;
+            }
+            batch.clear();
+            (cursor, offset, generation) = hub.join(&mut batch);
+            if let Err(end) = send_snapshot(sink, config.ping_timeout, "reset", &batch).await {
+                return end;
+            }
+            client
+                .frames
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            client.cursor.store(cursor, Ordering::Relaxed);
+            continue;
+        }
         match hub.read(cursor, &mut batch) {
             Ok(()) if !batch.is_empty() => {
                 let count = batch.len() as u64;
@@ -140,6 +190,7 @@ async fn write_loop(
             Ok(()) => {
                 tokio::select! {
                     changed = head.changed() => if changed.is_err() { return End::Shutdown },
+                    _ = status.changed() => {}
                     () = tokio::time::sleep_until(next_ping) => {}
                     () = shutdown.cancelled() => return End::Shutdown,
                 }

@@ -58,6 +58,16 @@ pub enum Control {
         /// Total dropped for this viewer since it connected.
         total_dropped_frames: u64,
     },
+    /// What the hub is doing besides mirroring: recording, replaying. Sent after `hello` when there
+    /// is something to say, and whenever it changes (about once a second while recording).
+    Status {
+        /// The recording in progress, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recording: Option<RecordingStatus>,
+        /// The replay in progress, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay: Option<ReplayStatus>,
+    },
     /// Something this connection sent was refused, or the hub refuses the connection.
     Error {
         /// Class of error (`too_large`, `invalid`, `limit`, `read_only`, `rejected`...).
@@ -71,6 +81,43 @@ pub enum Control {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         offset: Option<usize>,
     },
+}
+
+/// A recording in progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordingStatus {
+    /// The file being written.
+    pub file: String,
+    /// Bytes written so far.
+    pub bytes: u64,
+    /// Messages written so far.
+    pub messages: u64,
+    /// Seconds since the recording started.
+    pub seconds: f64,
+    /// Frames that could not be recorded (the disk was too slow, or the recording failed).
+    pub unrecorded_frames: u64,
+    /// Their bytes.
+    pub unrecorded_bytes: u64,
+    /// Why the recording stopped, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A replay in progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplayStatus {
+    /// The recording being replayed.
+    pub file: String,
+    /// `playing`, `paused` or `ended`.
+    pub state: String,
+    /// Seconds from the recording's start.
+    pub position: f64,
+    /// The recording's length in seconds.
+    pub duration: f64,
+    /// Playback speed; 0 means as fast as possible.
+    pub speed: f64,
+    /// Whether it starts over at the end.
+    pub looping: bool,
 }
 
 impl Control {

@@ -24,7 +24,9 @@ mod limits;
 mod message;
 mod parse;
 
-pub use control::{CONTROL_PREFIX, Control, PROTOCOL_VERSION, is_control};
+pub use control::{
+    CONTROL_PREFIX, Control, PROTOCOL_VERSION, RecordingStatus, ReplayStatus, is_control,
+};
 pub use encode::{f32_base64, f64_base64, u8_base64};
 pub use error::{FrameError, FrameErrorKind};
 pub use limits::{Limits, human_bytes};

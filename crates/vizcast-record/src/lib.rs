@@ -1,0 +1,38 @@
+//! Recording and replay of vizcast sessions.
+//!
+//! - [`Recorder`]: a [`vizcast_hub::FrameSink`] that writes every accepted message to an MCAP file
+//!   (one channel per stream, JSON messages, the producer's bytes as they were), on a thread of its
+//!   own behind a bounded queue. It never slows ingest; what it cannot write is reported exactly,
+//!   in the log, in the status viewers see, and in the file itself (a `vizcast.gap` metadata record).
+//! - [`Recording`]: opens an MCAP file (indexed, or cut short by a crash) or a JSON-lines file and
+//!   yields its frames in order, from any time, and the state at any time (for seeking).
+//! - [`Replay`]: feeds a recording into a hub in real time (or faster, or slower), with pause,
+//!   seek and loop; viewers see it exactly as live.
+//! - [`recover`]: rewrites a file cut short with a proper summary and index.
+//! - [`export_jsonl`]: converts a recording to JSON lines.
+
+mod error;
+mod jsonl;
+mod recorder;
+mod recording;
+mod recover;
+mod replay;
+
+pub use error::RecordError;
+pub use jsonl::export_jsonl;
+pub use recorder::{Compression, Recorder, RecorderOptions, RecordingSummary};
+pub use recording::{Recording, RecordingInfo, ReplayFrame};
+pub use recover::{RecoverReport, recover};
+pub use replay::{Replay, ReplayOptions};
+
+/// The JSON Schema of a message, stored in every recording.
+pub const MESSAGE_SCHEMA: &str = include_str!("../../../assets/message.schema.json");
+
+/// Nanoseconds since the Unix epoch from seconds.
+pub(crate) fn nanos(seconds: f64) -> u64 {
+    if seconds.is_finite() && seconds > 0.0 {
+        (seconds * 1e9) as u64
+    } else {
+        0
+    }
+}

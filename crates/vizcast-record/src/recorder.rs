@@ -1,0 +1,485 @@
+//! Recording accepted frames to MCAP on a thread of its own.
+//!
+//! The hub offers every accepted frame to the [`Recorder`]'s sink under its state lock, in order.
+//! The sink queues it (a bounded queue, by bytes) and returns at once: ingest never waits for the
+//! disk. A frame that does not fit (the disk is too slow, or the recording failed) is not silently
+//! lost: it is counted, and the range of frames not recorded is logged, reported in the status
+//! every viewer sees, and written into the file as a `vizcast.gap` metadata record, so anyone
+//! reading the file knows exactly where it has holes.
+//!
+//! The writer thread writes one MCAP message per protocol message, on the channel of its stream
+//! (topic = stream name, message encoding `json`, schema `vizcast.message`): the payload is the
+//! message's bytes exactly as the producer sent them, the log time is the hub's receive time, the
+//! publish time is the message's `t` (its first for columnar batches), and the sequence number is
+//! the hub's frame number, shared by the messages of one frame (a replay regroups them). It closes
+//! a chunk and flushes at least every `flush_interval` (250 ms), so a crash loses at most that.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mcap::records::{MessageHeader, Metadata};
+use parking_lot::Mutex;
+use vizcast_hub::{Accepted, FrameSink, Hub, unix_now};
+use vizcast_protocol::{RecordingStatus, Time, human_bytes};
+
+use crate::{MESSAGE_SCHEMA, RecordError, nanos};
+
+/// How chunks are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// zstd: the default (see `docs/performance.md` for the measurement).
+    Zstd,
+    /// lz4: faster, larger.
+    Lz4,
+    /// None.
+    None,
+}
+
+impl Compression {
+    fn mcap(self) -> Option<mcap::Compression> {
+        match self {
+            Self::Zstd => Some(mcap::Compression::Zstd),
+            Self::Lz4 => Some(mcap::Compression::Lz4),
+            Self::None => None,
+        }
+    }
+}
+
+/// How a recording is written.
+#[derive(Clone, Debug)]
+pub struct RecorderOptions {
+    /// Chunk compression.
+    pub compression: Compression,
+    /// Target size of a chunk before compression.
+    pub chunk_bytes: u64,
+    /// A chunk is closed and written at least this often.
+    pub flush_interval: Duration,
+    /// Most bytes of frames waiting to be written; beyond that, frames are reported as not recorded.
+    pub queue_bytes: usize,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        Self {
+            compression: Compression::Zstd,
+            chunk_bytes: 1 << 20,
+            flush_interval: Duration::from_millis(250),
+            queue_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What a finished recording holds.
+#[derive(Clone, Debug, Default)]
+pub struct RecordingSummary {
+    /// Messages written.
+    pub messages: u64,
+    /// Frames written.
+    pub frames: u64,
+    /// Size of the file.
+    pub bytes: u64,
+    /// Frames that could not be recorded.
+    pub unrecorded_frames: u64,
+    /// Their bytes.
+    pub unrecorded_bytes: u64,
+}
+
+/// A run of consecutive frames that could not be recorded.
+#[derive(Clone, Debug)]
+struct Gap {
+    first_seq: u64,
+    last_seq: u64,
+    frames: u64,
+    bytes: u64,
+    first_time: f64,
+    last_time: f64,
+}
+
+/// The part the hub talks to.
+struct Sink {
+    tx: Sender<Arc<Accepted>>,
+    queued: AtomicUsize,
+    limit: usize,
+    /// Set when the writer failed: everything offered after is not recorded.
+    stopped: AtomicBool,
+    gaps: Mutex<Vec<Gap>>,
+    unrecorded_frames: AtomicU64,
+    unrecorded_bytes: AtomicU64,
+}
+
+impl Sink {
+    fn not_recorded(&self, frame: &Accepted) {
+        let bytes = frame.text.len() as u64;
+        self.unrecorded_frames.fetch_add(1, Ordering::Relaxed);
+        self.unrecorded_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let mut gaps = self.gaps.lock();
+        match gaps.last_mut() {
+            Some(gap) if gap.last_seq + 1 == frame.seq => {
+                gap.last_seq = frame.seq;
+                gap.frames += 1;
+                gap.bytes += bytes;
+                gap.last_time = frame.received;
+            }
+            _ => gaps.push(Gap {
+                first_seq: frame.seq,
+                last_seq: frame.seq,
+                frames: 1,
+                bytes,
+                first_time: frame.received,
+                last_time: frame.received,
+            }),
+        }
+    }
+}
+
+impl FrameSink for Sink {
+    fn offer(&self, frame: &Arc<Accepted>) {
+        let len = frame.text.len();
+        if !self.stopped.load(Ordering::Relaxed)
+            && self.queued.load(Ordering::Relaxed) + len <= self.limit
+        {
+            match self.tx.try_send(frame.clone()) {
+                Ok(()) => {
+                    self.queued.fetch_add(len, Ordering::Relaxed);
+                    return;
+                }
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+            }
+        }
+        self.not_recorded(frame);
+    }
+}
+
+/// Records a hub's frames to a file until [`Recorder::finish`].
+pub struct Recorder {
+    hub: Arc<Hub>,
+    sink: Arc<Sink>,
+    sink_handle: Arc<dyn FrameSink>,
+    thread: Option<std::thread::JoinHandle<Result<RecordingSummary, RecordError>>>,
+    /// Tells the writer thread to write what is queued and finish.
+    stop_tx: Sender<()>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Creates `path` (replacing it) and records every frame `hub` accepts from now on.
+    pub fn start(
+        hub: Arc<Hub>,
+        path: &Path,
+        options: RecorderOptions,
+    ) -> Result<Self, RecordError> {
+        let file = File::create(path).map_err(|e| RecordError::io(path, e))?;
+        let size_probe = file.try_clone().map_err(|e| RecordError::io(path, e))?;
+        let writer = mcap::WriteOptions::new()
+            .compression(options.compression.mcap())
+            .chunk_size(Some(options.chunk_bytes))
+            .profile("")
+            .library(concat!("vizcast ", env!("CARGO_PKG_VERSION")))
+            .create(BufWriter::with_capacity(1 << 20, file))
+            .map_err(|e| RecordError::mcap(path, e))?;
+        let (tx, rx) = crossbeam_channel::bounded(1 << 16);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let sink = Arc::new(Sink {
+            tx,
+            queued: AtomicUsize::new(0),
+            limit: options.queue_bytes,
+            stopped: AtomicBool::new(false),
+            gaps: Mutex::new(Vec::new()),
+            unrecorded_frames: AtomicU64::new(0),
+            unrecorded_bytes: AtomicU64::new(0),
+        });
+        let mut thread_state = WriterThread {
+            writer,
+            schema: 0,
+            channels: HashMap::new(),
+            path: path.to_owned(),
+            size_probe,
+            sink: sink.clone(),
+            hub: hub.clone(),
+            options,
+            started: Instant::now(),
+            summary: RecordingSummary::default(),
+        };
+        thread_state.begin()?;
+        thread_state.publish(None);
+        let thread = std::thread::Builder::new()
+            .name("vizcast-recorder".to_owned())
+            .spawn(move || thread_state.run(&rx, &stop_rx))
+            .map_err(|e| RecordError::io(path, e))?;
+        let sink_handle: Arc<dyn FrameSink> = sink.clone();
+        hub.add_sink(sink_handle.clone());
+        tracing::info!(file = %path.display(), "recording");
+        Ok(Self {
+            hub,
+            sink,
+            sink_handle,
+            thread: Some(thread),
+            stop_tx,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Frames that could not be recorded so far.
+    pub fn unrecorded_frames(&self) -> u64 {
+        self.sink.unrecorded_frames.load(Ordering::Relaxed)
+    }
+
+    /// Stops recording: writes what is queued, the summary and the index, and closes the file.
+    pub fn finish(mut self) -> Result<RecordingSummary, RecordError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<RecordingSummary, RecordError> {
+        // Once removed, the hub offers nothing more (offers happen under the lock removal takes).
+        self.hub.remove_sink(&self.sink_handle);
+        self.stop_tx.try_send(()).ok();
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(RecordError::format(
+                    &self.path,
+                    "the recorder thread panicked",
+                ))
+            }),
+            None => Ok(RecordingSummary::default()),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if self.thread.is_some()
+            && let Err(err) = self.stop()
+        {
+            tracing::error!("recording: {err}");
+        }
+    }
+}
+
+/// The writer thread's state.
+struct WriterThread {
+    writer: mcap::Writer<BufWriter<File>>,
+    schema: u16,
+    channels: HashMap<Box<str>, u16>,
+    path: PathBuf,
+    size_probe: File,
+    sink: Arc<Sink>,
+    hub: Arc<Hub>,
+    options: RecorderOptions,
+    started: Instant,
+    summary: RecordingSummary,
+}
+
+impl WriterThread {
+    fn begin(&mut self) -> Result<(), RecordError> {
+        let path = self.path.clone();
+        let mcap_err = |e| RecordError::mcap(&path, e);
+        self.schema = self
+            .writer
+            .add_schema("vizcast.message", "jsonschema", MESSAGE_SCHEMA.as_bytes())
+            .map_err(mcap_err)?;
+        let metadata = BTreeMap::from([
+            ("version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+            ("session".to_owned(), self.hub.session().to_owned()),
+            ("started".to_owned(), format!("{:.6}", unix_now())),
+        ]);
+        self.writer
+            .write_metadata(&Metadata {
+                name: "vizcast".to_owned(),
+                metadata,
+            })
+            .map_err(mcap_err)?;
+        Ok(())
+    }
+
+    fn run(
+        mut self,
+        rx: &Receiver<Arc<Accepted>>,
+        stop: &Receiver<()>,
+    ) -> Result<RecordingSummary, RecordError> {
+        if let Err(err) = self.write_all(rx, stop) {
+            // Loud, and nothing is silently lost: everything still queued or offered later is
+            // counted as not recorded.
+            self.sink.stopped.store(true, Ordering::Relaxed);
+            tracing::error!(
+                "recording stopped: {err}; the file holds what was written before (replay it, or run `vizcast recover` on it)"
+            );
+            while let Ok(frame) = rx.try_recv() {
+                self.sink
+                    .queued
+                    .fetch_sub(frame.text.len(), Ordering::Relaxed);
+                self.sink.not_recorded(&frame);
+            }
+            self.publish(Some(err.to_string()));
+            return Err(err);
+        }
+        self.write_gaps()?;
+        self.writer
+            .finish()
+            .map_err(|e| RecordError::mcap(&self.path, e))?;
+        let mut file = self.writer.into_inner();
+        file.flush().map_err(|e| RecordError::io(&self.path, e))?;
+        self.size_probe.sync_all().ok();
+        self.summary.bytes = self.size_probe.metadata().map_or(0, |m| m.len());
+        self.summary.unrecorded_frames = self.sink.unrecorded_frames.load(Ordering::Relaxed);
+        self.summary.unrecorded_bytes = self.sink.unrecorded_bytes.load(Ordering::Relaxed);
+        self.hub.set_recording_status(None);
+        tracing::info!(
+            file = %self.path.display(),
+            messages = self.summary.messages,
+            size = %human_bytes(self.summary.bytes),
+            not_recorded = self.summary.unrecorded_frames,
+            "recording finished"
+        );
+        Ok(self.summary.clone())
+    }
+
+    fn write_all(
+        &mut self,
+        rx: &Receiver<Arc<Accepted>>,
+        stop: &Receiver<()>,
+    ) -> Result<(), RecordError> {
+        let mut next_flush = Instant::now() + self.options.flush_interval;
+        let mut next_status = Instant::now();
+        let mut dirty = false;
+        loop {
+            let wait = next_flush.saturating_duration_since(Instant::now());
+            crossbeam_channel::select! {
+                recv(rx) -> frame => match frame {
+                    Ok(frame) => {
+                        self.sink.queued.fetch_sub(frame.text.len(), Ordering::Relaxed);
+                        self.write_frame(&frame)?;
+                        dirty = true;
+                    }
+                    Err(_) => return Ok(()),
+                },
+                recv(stop) -> _ => {
+                    while let Ok(frame) = rx.try_recv() {
+                        self.sink.queued.fetch_sub(frame.text.len(), Ordering::Relaxed);
+                        self.write_frame(&frame)?;
+                    }
+                    return Ok(());
+                },
+                default(wait) => {}
+            }
+            let now = Instant::now();
+            if now >= next_flush {
+                if dirty {
+                    self.writer
+                        .flush()
+                        .map_err(|e| RecordError::mcap(&self.path, e))?;
+                    dirty = false;
+                }
+                self.write_gaps()?;
+                next_flush = now + self.options.flush_interval;
+            }
+            if now >= next_status {
+                self.publish(None);
+                next_status = now + Duration::from_secs(1);
+            }
+        }
+    }
+
+    fn write_frame(&mut self, frame: &Accepted) -> Result<(), RecordError> {
+        let log_time = nanos(frame.received);
+        let bytes = frame.text.as_bytes();
+        for message in &frame.messages {
+            let channel = match self.channels.get(&*message.stream) {
+                Some(&id) => id,
+                None => {
+                    let kind = message
+                        .shape
+                        .as_ref()
+                        .map_or("scalar", |s| s.kind().as_str());
+                    let metadata = BTreeMap::from([("vizcast.kind".to_owned(), kind.to_owned())]);
+                    let id = self
+                        .writer
+                        .add_channel(self.schema, &message.stream, "json", &metadata)
+                        .map_err(|e| RecordError::mcap(&self.path, e))?;
+                    self.channels.insert(message.stream.clone(), id);
+                    id
+                }
+            };
+            let publish_time = match &message.time {
+                Time::At(t) => nanos(*t),
+                Time::Columns(ts) => ts.first().map_or(0, |t| nanos(*t)),
+                Time::Receive => 0,
+            };
+            let header = MessageHeader {
+                channel_id: channel,
+                sequence: frame.seq as u32,
+                log_time,
+                publish_time: if publish_time == 0 {
+                    log_time
+                } else {
+                    publish_time
+                },
+            };
+            self.writer
+                .write_to_known_channel(&header, &bytes[message.span.clone()])
+                .map_err(|e| RecordError::mcap(&self.path, e))?;
+            self.summary.messages += 1;
+        }
+        self.summary.frames += 1;
+        Ok(())
+    }
+
+    /// Writes the ranges of frames that could not be recorded into the file, and says so.
+    fn write_gaps(&mut self) -> Result<(), RecordError> {
+        let gaps = std::mem::take(&mut *self.sink.gaps.lock());
+        for gap in gaps {
+            tracing::warn!(
+                first_frame = gap.first_seq,
+                last_frame = gap.last_seq,
+                frames = gap.frames,
+                bytes = gap.bytes,
+                "NOT RECORDED: the disk could not keep up (--record-buffer is full); these frames are missing from {}",
+                self.path.display()
+            );
+            let metadata = BTreeMap::from([
+                ("first_frame".to_owned(), gap.first_seq.to_string()),
+                ("last_frame".to_owned(), gap.last_seq.to_string()),
+                ("frames".to_owned(), gap.frames.to_string()),
+                ("bytes".to_owned(), gap.bytes.to_string()),
+                ("from".to_owned(), format!("{:.6}", gap.first_time)),
+                ("to".to_owned(), format!("{:.6}", gap.last_time)),
+                (
+                    "reason".to_owned(),
+                    "the disk could not keep up: the recorder's queue was full".to_owned(),
+                ),
+            ]);
+            self.writer
+                .write_metadata(&Metadata {
+                    name: "vizcast.gap".to_owned(),
+                    metadata,
+                })
+                .map_err(|e| RecordError::mcap(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    fn publish(&self, error: Option<String>) {
+        self.hub.set_recording_status(Some(RecordingStatus {
+            file: self.path.display().to_string(),
+            bytes: self.size_probe.metadata().map_or(0, |m| m.len()),
+            messages: self.summary.messages,
+            seconds: self.started.elapsed().as_secs_f64(),
+            unrecorded_frames: self.sink.unrecorded_frames.load(Ordering::Relaxed),
+            unrecorded_bytes: self.sink.unrecorded_bytes.load(Ordering::Relaxed),
+            error,
+        }));
+    }
+}

@@ -1,0 +1,440 @@
+//! Recording to MCAP and replaying, through the binary.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use vizcast_protocol::{Limits, Time, parse_frame};
+
+use crate::support::{Event, PATIENCE, Viewer, Vizcast, frames_of_every_kind};
+
+/// Records `frames` (sent with `gap` between them) to `path`, then stops vizcast cleanly.
+async fn record(path: &Path, frames: &[String], gap: Duration) {
+    let mut vizcast = Vizcast::start(&["--record", path.to_str().unwrap()]).await;
+    let mut producer = vizcast.producer().await;
+    for frame in frames {
+        producer.send(frame).await;
+        if !gap.is_zero() {
+            tokio::time::sleep(gap).await;
+        }
+    }
+    vizcast
+        .wait_for_stats("all frames accepted", |s| {
+            s["ingest"]["frames"] == frames.len()
+        })
+        .await;
+    assert!(
+        vizcast.stop().await,
+        "vizcast exits cleanly after recording"
+    );
+    assert!(vizcast.stderr.lock().contains("recording finished"));
+}
+
+/// Every message of an MCAP file: (topic, payload, log time, publish time, sequence).
+fn read_mcap(path: &Path) -> Vec<(String, String, u64, u64, u32)> {
+    let bytes = std::fs::read(path).unwrap();
+    mcap::MessageStream::new(&bytes)
+        .unwrap()
+        .map(|m| {
+            let m = m.unwrap();
+            (
+                m.channel.topic.clone(),
+                String::from_utf8(m.data.to_vec()).unwrap(),
+                m.log_time,
+                m.publish_time,
+                m.sequence,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_holds_every_message_byte_for_byte_on_its_streams_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.mcap");
+    let mut sent = frames_of_every_kind();
+    sent.push(r#"[{"stream":"b/1","t":5.5,"value":1},{"stream":"b/2","text":"x"}]"#.to_owned());
+    record(&path, &sent, Duration::ZERO).await;
+
+    let recorded = read_mcap(&path);
+    let mut expected = Vec::new();
+    for frame in &sent {
+        for message in parse_frame(frame, &Limits::default()).unwrap() {
+            let t = match &message.time {
+                Time::At(t) => Some(*t),
+                Time::Columns(ts) => ts.first().copied(),
+                Time::Receive => None,
+            };
+            expected.push((
+                message.stream.to_string(),
+                frame[message.span.clone()].to_owned(),
+                t,
+            ));
+        }
+    }
+    assert_eq!(recorded.len(), expected.len());
+    let mut last_log_time = 0;
+    for ((topic, data, log_time, publish_time, _), (stream, bytes, t)) in
+        recorded.iter().zip(&expected)
+    {
+        assert_eq!(topic, stream);
+        assert_eq!(data, bytes, "the payload is the producer's bytes");
+        assert!(*log_time >= last_log_time, "in order");
+        last_log_time = *log_time;
+        match t {
+            Some(t) if *t > 0.0 => assert_eq!(
+                *publish_time,
+                (t * 1e9) as u64,
+                "publish time is the message's t"
+            ),
+            _ => assert_eq!(
+                publish_time, log_time,
+                "without t, publish time is the receive time"
+            ),
+        }
+    }
+    // The messages of one frame share its sequence number.
+    let batch = &recorded[recorded.len() - 2..];
+    assert_eq!(batch[0].4, batch[1].4);
+    assert_ne!(recorded[0].4, recorded[1].4);
+    // A finished recording has its summary and index.
+    let bytes = std::fs::read(&path).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().expect("a summary");
+    assert_eq!(summary.stats.unwrap().message_count, expected.len() as u64);
+    assert!(!summary.chunk_indexes.is_empty());
+    let schema = summary.schemas.values().next().unwrap();
+    assert_eq!(
+        (schema.name.as_str(), schema.encoding.as_str()),
+        ("vizcast.message", "jsonschema")
+    );
+    assert!(
+        summary
+            .channels
+            .values()
+            .all(|c| c.message_encoding == "json")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_see_that_vizcast_is_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("status.mcap");
+    let vizcast = Vizcast::start(&["--record", path.to_str().unwrap()]).await;
+    let mut viewer = Viewer::connect(&vizcast.ws_url("/ws"), &[]).await.unwrap();
+    viewer.control("hello").await;
+    let status = viewer.control("status").await;
+    assert!(
+        status["recording"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("status.mcap"),
+        "{status}"
+    );
+    assert_eq!(status["recording"]["unrecorded_frames"], 0);
+    let stats = vizcast.stats().await;
+    assert!(
+        stats["recording"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("status.mcap")
+    );
+}
+
+/// Replays `file` with `--loop` and `extra` options; collects `frames` frames of one pass (from a
+/// loop's `reset` snapshot on) with each frame's arrival time.
+async fn one_pass(file: &Path, extra: &[&str], frames: usize) -> Vec<(Instant, String)> {
+    pass_until(file, extra, |pass| pass.len() >= frames).await
+}
+
+/// Like [`one_pass`], collecting until `done(frames so far)`.
+async fn pass_until(
+    file: &Path,
+    extra: &[&str],
+    done: impl Fn(&[(Instant, String)]) -> bool,
+) -> Vec<(Instant, String)> {
+    let mut args = vec!["replay", file.to_str().unwrap(), "--loop"];
+    args.extend_from_slice(extra);
+    let vizcast = Vizcast::start(&args).await;
+    let mut viewer = Viewer::connect(&vizcast.ws_url("/ws"), &[]).await.unwrap();
+    // Wait for the start of a pass.
+    loop {
+        let text = viewer.text().await;
+        if text.starts_with(r#"{"vizcast":"snapshot_begin","reason":"reset""#) {
+            break;
+        }
+    }
+    let mut pass = Vec::new();
+    while !done(&pass) {
+        let text = viewer.text().await;
+        if !vizcast_protocol::is_control(&text) {
+            pass.push((Instant::now(), text));
+        }
+    }
+    pass
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_keeps_the_recorded_timing_sends_the_same_bytes_and_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("timed.mcap");
+    let mut sent: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"stream":"tick","value":{i}}}"#))
+        .collect();
+    sent.push(r#"[{"stream":"tick","value":10},{"stream":"tock","text":"batch"}]"#.to_owned());
+    record(&path, &sent, Duration::from_millis(100)).await;
+
+    let real_time = one_pass(&path, &[], sent.len()).await;
+    let texts: Vec<&String> = real_time.iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        texts,
+        sent.iter().collect::<Vec<_>>(),
+        "a replay sends what the producer sent, in order"
+    );
+    let span = |pass: &[(Instant, String)]| pass.last().unwrap().0 - pass[0].0;
+    let one_x = span(&real_time);
+    assert!(
+        one_x >= Duration::from_millis(900),
+        "1×: 1 s of recording took {one_x:?}"
+    );
+
+    let ten_x = span(&one_pass(&path, &["--speed", "10"], sent.len()).await);
+    println!("one pass of 1 s: {one_x:?} at 1×, {ten_x:?} at 10×");
+    assert!(
+        ten_x * 4 < one_x,
+        "10× should be about ten times denser: {one_x:?} vs {ten_x:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeking_restores_the_state_at_the_target_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seek.mcap");
+    // 3 s: a cloud at the start, an event, a scalar every 100 ms, another cloud at 1.5 s.
+    let mut frames = Vec::new();
+    for i in 0..30 {
+        if i == 0 {
+            frames.push(r#"{"stream":"cloud","points":[[0,0,0]]}"#.to_owned());
+        }
+        if i == 5 {
+            frames.push(r#"{"stream":"log","text":"half a second in"}"#.to_owned());
+        }
+        if i == 15 {
+            frames.push(r#"{"stream":"cloud","points":[[1,1,1]]}"#.to_owned());
+        }
+        frames.push(format!(r#"{{"stream":"x","value":{i}}}"#));
+    }
+    let mut vizcast = Vizcast::start(&["--record", path.to_str().unwrap()]).await;
+    let mut producer = vizcast.producer().await;
+    for frame in &frames {
+        producer.send(frame).await;
+        if frame.starts_with(r#"{"stream":"x""#) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    vizcast
+        .wait_for_stats("recorded", |s| s["ingest"]["frames"] == frames.len())
+        .await;
+    assert!(vizcast.stop().await);
+
+    // Start 2.5 s in; each loop restarts there and restores the state.
+    let pass = pass_until(&path, &["--start", "2.5"], |pass| {
+        pass.iter().any(|(_, t)| t.ends_with(r#""value":29}"#))
+    })
+    .await;
+    let texts: Vec<&str> = pass.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        texts.contains(&r#"{"stream":"cloud","points":[[1,1,1]]}"#),
+        "the latest cloud: {texts:?}"
+    );
+    assert!(
+        !texts.contains(&r#"{"stream":"cloud","points":[[0,0,0]]}"#),
+        "not the superseded one: {texts:?}"
+    );
+    assert!(
+        texts.contains(&r#"{"stream":"log","text":"half a second in"}"#),
+        "the event: {texts:?}"
+    );
+    let xs: Vec<u32> = texts
+        .iter()
+        .filter_map(|t| {
+            t.strip_prefix(r#"{"stream":"x","value":"#)
+                .and_then(|r| r.trim_end_matches('}').parse().ok())
+        })
+        .collect();
+    assert!(
+        xs.first().is_some_and(|x| *x <= 24),
+        "recent history before the target: {xs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_killed_with_sigkill_replays_up_to_its_last_chunk_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.mcap");
+    let mut vizcast = Vizcast::start(&["--record", path.to_str().unwrap()]).await;
+    let mut producer = vizcast.producer().await;
+    let mut sent = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        producer
+            .send(&format!(r#"{{"stream":"k","value":{sent}}}"#))
+            .await;
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    vizcast
+        .wait_for_stats("accepted", |s| s["ingest"]["frames"] == sent)
+        .await;
+    let pid = vizcast.child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    vizcast.child.wait().await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        mcap::Summary::read(&bytes)
+            .map(|s| s.is_none())
+            .unwrap_or(true),
+        "a killed recording has no summary"
+    );
+
+    // It replays up to its last complete chunk.
+    let replay = Vizcast::start(&["replay", path.to_str().unwrap(), "--speed", "max"]).await;
+    replay.wait_for_log("cut short").await;
+    let replayed = replay
+        .wait_for_stats("the replay ended", |s| s["replay"]["state"] == "ended")
+        .await;
+    let frames = replayed["ingest"]["frames"].as_u64().unwrap();
+    assert!(frames > 0 && frames <= sent, "{frames} of {sent} frames");
+    assert!(
+        frames as f64 >= sent as f64 * 0.3,
+        "flushed at least every 250 ms: {frames} of {sent}"
+    );
+
+    // And `vizcast recover` rewrites it whole, with an index.
+    let fixed = dir.path().join("fixed.mcap");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vizcast"))
+        .args([
+            "recover",
+            path.to_str().unwrap(),
+            "--output",
+            fixed.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!("recovered {frames} messages"))
+    );
+    let summary = mcap::Summary::read(&std::fs::read(&fixed).unwrap())
+        .unwrap()
+        .expect("an index");
+    assert_eq!(summary.stats.unwrap().message_count, frames);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_give_a_clear_error_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let replay_error = |name: &str, content: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_vizcast"))
+            .args([
+                "replay",
+                path.to_str().unwrap(),
+                "--headless",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{name} should be refused");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    };
+    assert!(replay_error("noise.mcap", &[7u8; 300]).contains("not a recording"));
+    assert!(replay_error("cut.mcap", b"\x89MCA").contains("the MCAP header is cut short"));
+    assert!(replay_error("empty.mcap", b"").contains("not a recording"));
+
+    // A recording with a damaged chunk: the replay says so and stops there; nothing panics.
+    let path = dir.path().join("damaged.mcap");
+    let frames: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"stream":"d","value":{i},"pad":"{}"}}"#,
+                "z".repeat(200)
+            )
+        })
+        .collect();
+    record(&path, &frames, Duration::ZERO).await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 3;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let mut replay = Vizcast::start(&["replay", path.to_str().unwrap(), "--speed", "max"]).await;
+    let log = replay.wait_for_log("replay").await;
+    let deadline = Instant::now() + PATIENCE;
+    while !replay.stderr.lock().contains("replay stops early")
+        && !replay.stderr.lock().contains("replay ended")
+    {
+        assert!(Instant::now() < deadline, "{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(replay.stop().await);
+    let log = replay.stderr.lock().clone();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains("replay stops early"),
+        "the damage is reported: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_json_lines_file_replays_the_same_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.mcap");
+    let jsonl = dir.path().join("session.jsonl");
+    let sent: Vec<String> = frames_of_every_kind()
+        .into_iter()
+        .filter(|f| !f.contains('\n'))
+        .collect();
+    record(&path, &sent, Duration::from_millis(5)).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vizcast"))
+        .args([
+            "export",
+            path.to_str().unwrap(),
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&jsonl).unwrap().lines().count(),
+        sent.len()
+    );
+    let pass = one_pass(&jsonl, &["--speed", "max"], sent.len()).await;
+    let texts: Vec<String> = pass.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, sent);
+    // The viewer is told the replay's state.
+    let mut viewer = Viewer::connect(
+        &Vizcast::start(&["replay", jsonl.to_str().unwrap()])
+            .await
+            .ws_url("/ws"),
+        &[],
+    )
+    .await
+    .unwrap();
+    viewer.control("hello").await;
+    match viewer.next().await {
+        Event::Text(text) => assert!(text.contains(r#""replay":{"#), "{text}"),
+        other => panic!("{other:?}"),
+    }
+}
