@@ -424,17 +424,16 @@ async fn an_exported_json_lines_file_replays_the_same_frames() {
     let texts: Vec<String> = pass.into_iter().map(|(_, t)| t).collect();
     assert_eq!(texts, sent);
     // The viewer is told the replay's state.
-    let mut viewer = Viewer::connect(
-        &Vizcast::start(&["replay", jsonl.to_str().unwrap()])
-            .await
-            .ws_url("/ws"),
-        &[],
-    )
-    .await
-    .unwrap();
-    viewer.control("hello").await;
-    match viewer.next().await {
-        Event::Text(text) => assert!(text.contains(r#""replay":{"#), "{text}"),
-        other => panic!("{other:?}"),
-    }
+    let replaying = Vizcast::start(&["replay", jsonl.to_str().unwrap()]).await;
+    let mut viewer = Viewer::connect(&replaying.ws_url("/ws"), &[])
+        .await
+        .unwrap();
+    let status = loop {
+        match viewer.next().await {
+            Event::Text(text) if text.starts_with(r#"{"vizcast":"status""#) => break text,
+            Event::Text(_) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(status.contains(r#""replay":{"#), "{status}");
 }
