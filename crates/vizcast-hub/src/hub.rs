@@ -308,14 +308,56 @@ impl Hub {
     /// Starts a new state (a replay seeked or looped): the history and the streams are forgotten,
     /// and every viewer is sent a `reset` snapshot of what comes next.
     pub fn reset(&self) {
+        self.reset_to(Vec::new());
+    }
+
+    /// Starts a new state made of `frames` (the state at a replay's seek target): they are
+    /// validated first, then the reset and all of them are applied under one lock, so viewers get
+    /// the restored state in one `reset` snapshot, never a half-restored one. Returns how many
+    /// frames were refused.
+    pub fn reset_to(&self, frames: Vec<Utf8Bytes>) -> usize {
+        let mut refused = 0;
+        let parsed: Vec<(Utf8Bytes, Vec<Message>)> = frames
+            .into_iter()
+            .filter_map(
+                |text| match parse_frame(text.as_str(), &self.config.limits) {
+                    Ok(messages) => Some((text, messages)),
+                    Err(_) => {
+                        refused += 1;
+                        None
+                    }
+                },
+            )
+            .collect();
         let mut state = self.state.write();
         state.reset();
         // Viewers deliver what was accepted before this point, then restate.
         self.reset_at.store(state.log.next_seq(), Ordering::Relaxed);
+        let sinks = self.sinks.read();
+        for (text, messages) in parsed {
+            let received = unix_now();
+            match state.apply(text.clone(), &messages, received) {
+                Ok((seq, _)) => {
+                    let accepted = Arc::new(Accepted {
+                        seq,
+                        received,
+                        text,
+                        messages,
+                    });
+                    for sink in sinks.iter() {
+                        sink.offer(&accepted);
+                    }
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        drop(sinks);
         self.epoch.fetch_add(1, Ordering::Relaxed);
         drop(state);
         // Wake every viewer so it notices.
-        self.head.send_modify(|_| {});
+        self.head
+            .send_modify(|head| *head = (*head).max(self.reset_at()));
+        refused
     }
 
     /// Bumped by [`Hub::reset`].

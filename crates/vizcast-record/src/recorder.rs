@@ -186,6 +186,8 @@ impl Recorder {
         let size_probe = file.try_clone().map_err(|e| RecordError::io(path, e))?;
         let writer = mcap::WriteOptions::new()
             .compression(options.compression.mcap())
+            // Compress on the recorder's own thread only: ingest keeps the other cores.
+            .compression_threads(0)
             .chunk_size(Some(options.chunk_bytes))
             .profile("")
             .library(concat!("vizcast ", env!("CARGO_PKG_VERSION")))

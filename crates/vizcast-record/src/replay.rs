@@ -187,14 +187,22 @@ impl Player {
     /// Plays from `from` to the end (or the next seek); returns what comes next.
     fn play(&mut self, from: u64, restore: bool) -> Next {
         if restore {
-            self.hub.reset();
-            match self.recording.state_before(from, SEEK_HISTORY_BYTES) {
-                Ok(frames) => {
-                    for frame in &frames {
-                        self.ingest(frame);
-                    }
+            let frames = match self.recording.state_before(from, SEEK_HISTORY_BYTES) {
+                Ok(frames) => frames
+                    .into_iter()
+                    .map(|f| Utf8Bytes::from(f.text))
+                    .collect(),
+                Err(err) => {
+                    tracing::warn!("restoring the state at the seek target: {err}");
+                    Vec::new()
                 }
-                Err(err) => tracing::warn!("restoring the state at the seek target: {err}"),
+            };
+            let refused = self.hub.reset_to(frames);
+            if refused > 0 {
+                tracing::warn!(
+                    refused,
+                    "recorded frames were refused while restoring the state at the seek target"
+                );
             }
         }
         let recording = self.recording.clone();
@@ -273,7 +281,14 @@ impl Player {
             };
         }
         self.publish("ended", self.recording.info().end, true);
-        tracing::info!(file = %self.recording.path().display(), "replay ended");
+        if self.rejected > 0 {
+            tracing::warn!(
+                refused = self.rejected,
+                "replay ended; recorded frames were refused (a damaged file, or limits below those it was recorded with)"
+            );
+        } else {
+            tracing::info!(file = %self.recording.path().display(), "replay ended");
+        }
         // Ended: wait for a seek, a stop, or shutdown.
         loop {
             if self.hub.shutdown_token().is_cancelled() {
