@@ -20,9 +20,9 @@ export function binary() {
 export const artifacts = join(repo, "test-artifacts");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-/** Starts `vizcast --headless ARGS`; resolves once it listens. */
-export async function startVizcast(args = [], { port = 0 } = {}) {
-  const proc = spawn(binary(), ["--headless", "--listen", `127.0.0.1:${port}`, ...args], {
+/** Starts `vizcast [SUBCOMMAND] --headless ARGS`; resolves once it listens. */
+export async function startVizcast(args = [], { port = 0, subcommand = [] } = {}) {
+  const proc = spawn(binary(), [...subcommand, "--headless", "--listen", `127.0.0.1:${port}`, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: "warn", NO_COLOR: "1" },
   });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { drawnPixels, freePort, launch, now, openPage, producer, screenshot, sleep, startVizcast, waitInPage } from "./helpers.mjs";
+import { drawnPixels, freePort, launch, now, openPage, producer, repo, screenshot, sleep, startVizcast, waitInPage } from "./helpers.mjs";
 
 let browser;
 before(async () => {
@@ -226,6 +226,25 @@ test("hostile frames do not break the page", async () => {
     assert.deepEqual(problems, []);
     await screenshot(page, "viewer-hostile.png");
     p.close();
+  } finally {
+    await vizcast.stop();
+  }
+});
+
+test("a replay shows in the browser, and each loop restarts the view without piling up data", async () => {
+  const vizcast = await startVizcast(["--speed", "4", "--loop"], { subcommand: ["replay", `${repo}/tests/data/every-kind-v0.1.mcap`] });
+  try {
+    const { page, problems } = await openPage(browser, `${vizcast.url}/`);
+    await waitInPage(page, () => /replay (playing|paused)/.test(document.querySelector("#status").textContent));
+    await waitInPage(page, () => window.vizcast.store.series.has("robot/arm/joint1") && window.vizcast.renders3d() > 0);
+    // The recording is 2.5 s: at 4× a pass takes about 0.6 s. After several passes the series holds
+    // at most one pass of samples (each loop's reset snapshot restates the state).
+    await sleep(3000);
+    const samples = await page.evaluate(() => window.vizcast.store.series.get("robot/arm/joint1").len);
+    assert.ok(samples > 0 && samples <= 60, `${samples} samples after several loops (one pass has 50)`);
+    assert.match(await page.locator("#status").innerText(), /replay (playing|paused) \d+:\d\d \/ 0:02 at 4×, looping/);
+    assert.ok((await drawnPixels(page, "#scene canvas")) > 100, "the replayed cloud is drawn");
+    assert.deepEqual(problems, []);
   } finally {
     await vizcast.stop();
   }
