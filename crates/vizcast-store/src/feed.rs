@@ -1,0 +1,179 @@
+//! Feeding the store from the hub, off the UI thread.
+//!
+//! A [`vizcast_hub::FrameSink`] hands each accepted frame (already decoded) to a bounded queue; a
+//! thread of its own applies them to the store in batches under one write lock. Ingest never waits
+//! for the store: if the queue is full the frame is dropped from the desktop view (counted, shown
+//! in the status bar); browsers and the recorder are not affected. The UI reads the store under a
+//! read lock once per frame.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::{Mutex, RwLock};
+use vizcast_hub::{Accepted, FrameSink, Hub};
+
+use crate::{Store, StoreConfig};
+
+/// Frames that may wait for the store thread.
+const QUEUE: usize = 4096;
+/// Most frames applied under one write lock.
+const BATCH: usize = 512;
+
+struct Sink {
+    tx: Sender<Arc<Accepted>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl FrameSink for Sink {
+    fn offer(&self, frame: &Arc<Accepted>) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.tx.try_send(frame.clone())
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A store kept up to date from a hub.
+pub struct StoreFeed {
+    store: Arc<RwLock<Store>>,
+    dropped: Arc<AtomicU64>,
+    on_change: Arc<Mutex<Option<Box<dyn Fn() + Send>>>>,
+    hub: Arc<Hub>,
+    sink: Arc<dyn FrameSink>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for StoreFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreFeed").finish_non_exhaustive()
+    }
+}
+
+impl StoreFeed {
+    /// Starts feeding a new store from every frame `hub` accepts from now on.
+    pub fn start(hub: &Arc<Hub>, config: StoreConfig) -> std::io::Result<Self> {
+        let store = Arc::new(RwLock::new(Store::new(config)));
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let on_change: Arc<Mutex<Option<Box<dyn Fn() + Send>>>> = Arc::new(Mutex::new(None));
+        let thread = {
+            let store = store.clone();
+            let on_change = on_change.clone();
+            std::thread::Builder::new()
+                .name("vizcast-store".to_owned())
+                .spawn(move || run(&rx, &store, &on_change))?
+        };
+        let sink: Arc<dyn FrameSink> = Arc::new(Sink {
+            tx,
+            dropped: dropped.clone(),
+        });
+        hub.add_sink(sink.clone());
+        Ok(Self {
+            store,
+            dropped,
+            on_change,
+            hub: hub.clone(),
+            sink,
+            thread: Some(thread),
+        })
+    }
+
+    /// The store (read it once per UI frame).
+    pub fn store(&self) -> &Arc<RwLock<Store>> {
+        &self.store
+    }
+
+    /// Frames the desktop view missed because its queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Called (from the store thread) after new data was applied: e.g. to request a repaint.
+    pub fn on_change(&self, callback: impl Fn() + Send + 'static) {
+        *self.on_change.lock() = Some(Box::new(callback));
+    }
+}
+
+impl Drop for StoreFeed {
+    fn drop(&mut self) {
+        // Removing the sink drops its sender: the thread sees the queue close and ends.
+        self.hub.remove_sink(&self.sink);
+        let (closed, _) = crossbeam_channel::bounded(0);
+        self.sink = Arc::new(Sink {
+            tx: closed,
+            dropped: self.dropped.clone(),
+        });
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}
+
+fn run(
+    rx: &Receiver<Arc<Accepted>>,
+    store: &RwLock<Store>,
+    on_change: &Mutex<Option<Box<dyn Fn() + Send>>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut last_tick = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(frame) => batch.push(frame),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        }
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(frame) => batch.push(frame),
+                Err(_) => break,
+            }
+        }
+        let tick = last_tick.elapsed() >= Duration::from_secs(1);
+        if !batch.is_empty() || tick {
+            let mut store = store.write();
+            for frame in batch.drain(..) {
+                store.apply(&frame);
+            }
+            if tick {
+                store.tick(last_tick.elapsed().as_secs_f64());
+                last_tick = Instant::now();
+            }
+            drop(store);
+            if let Some(callback) = &*on_change.lock() {
+                callback();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vizcast_hub::{HubConfig, Utf8Bytes};
+
+    use super::*;
+
+    #[test]
+    fn the_hubs_frames_reach_the_store() {
+        let hub = Hub::new(HubConfig::default()).unwrap();
+        let feed = StoreFeed::start(&hub, StoreConfig::default()).unwrap();
+        for i in 0..1000 {
+            hub.ingest(Utf8Bytes::from(format!(
+                r#"{{"stream":"a","t":{i},"value":{i}}}"#
+            )))
+            .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while feed.store().read().frames < 1000 {
+            assert!(
+                Instant::now() < deadline,
+                "the store thread applies the frames"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(feed.store().read().series["a"].last(), Some((999.0, 999.0)));
+        assert_eq!(feed.dropped(), 0);
+    }
+}

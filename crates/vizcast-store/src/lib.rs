@@ -1,0 +1,20 @@
+//! The desktop app's data: per-stream storage fed by the hub off the UI thread, bounded by one
+//! memory budget, with decimation so that drawing a plot costs what its pixels cost.
+//!
+//! - [`Store`] (`store.rs`): scalar [`Series`] in blocks, the latest [`Cloud`] and the
+//!   [`Polyline`] of each 3D stream, [`TextEvent`]s. Over `--memory-limit`, the oldest block of
+//!   samples goes first (large slices, never sample by sample).
+//! - [`Decimator`] (`decimate.rs`): first/last/min/max per pixel column, cached per zoom level.
+//! - [`StoreFeed`] (`feed.rs`): the hub sink and the thread that applies frames.
+//!
+//! This crate depends on no UI and no GPU: it is tested and benchmarked on its own.
+
+mod decimate;
+mod feed;
+mod series;
+mod store;
+
+pub use decimate::Decimator;
+pub use feed::StoreFeed;
+pub use series::{BLOCK, SAMPLE_BYTES, Series};
+pub use store::{Cloud, Kinds, Polyline, Store, StoreConfig, TextEvent};
