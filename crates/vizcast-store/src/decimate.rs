@@ -65,7 +65,7 @@ impl Decimator {
     pub fn points(&mut self, series: &Series, t0: f64, t1: f64, width: usize) -> &[[f64; 2]] {
         self.out.clear();
         let width = width.max(1);
-        if series.is_empty() || !(t1 > t0) {
+        if series.is_empty() || t0.is_nan() || t1.is_nan() || t1 <= t0 {
             return &self.out;
         }
         let i0 = series

@@ -21,6 +21,9 @@ const QUEUE: usize = 4096;
 /// Most frames applied under one write lock.
 const BATCH: usize = 512;
 
+/// What to call when new data was applied.
+type ChangeCallback = Mutex<Option<Box<dyn Fn() + Send>>>;
+
 struct Sink {
     tx: Sender<Arc<Accepted>>,
     dropped: Arc<AtomicU64>,
@@ -40,7 +43,7 @@ impl FrameSink for Sink {
 pub struct StoreFeed {
     store: Arc<RwLock<Store>>,
     dropped: Arc<AtomicU64>,
-    on_change: Arc<Mutex<Option<Box<dyn Fn() + Send>>>>,
+    on_change: Arc<ChangeCallback>,
     hub: Arc<Hub>,
     sink: Arc<dyn FrameSink>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -58,7 +61,7 @@ impl StoreFeed {
         let store = Arc::new(RwLock::new(Store::new(config)));
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
-        let on_change: Arc<Mutex<Option<Box<dyn Fn() + Send>>>> = Arc::new(Mutex::new(None));
+        let on_change: Arc<ChangeCallback> = Arc::new(Mutex::new(None));
         let thread = {
             let store = store.clone();
             let on_change = on_change.clone();
