@@ -26,7 +26,12 @@ for tool in cargo rustfmt cargo-clippy; do
     command -v "$tool" >/dev/null || { echo "missing $tool: install the Rust toolchain with rustfmt and clippy" >&2; exit 1; }
 done
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
-apt_install chromium
+# Chromium for the browser tests; Mesa's lavapipe (software Vulkan) for the 3D renderer and the
+# desktop app's snapshot tests; Xvfb and the X client libraries for the real-window test.
+apt_install chromium mesa-vulkan-drivers libvulkan1 xvfb xauth libx11-xcb1 libxkbcommon-x11-0 libxcursor1 libxi6 libfontconfig1
+# Vulkan and Wayland clients want a private runtime directory; a fresh one silences their warnings.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+chmod 700 "$XDG_RUNTIME_DIR"
 
 say "browser viewer packages (npm ci)"
 npm ci --prefix web --no-audit --no-fund
@@ -40,10 +45,11 @@ say "type check of the browser viewer (tsc --noEmit)"
 say "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "layering (ARCHITECTURE.md: the protocol crate depends on no async runtime, no network, no UI)"
+say "layering (ARCHITECTURE.md: protocol and store depend on no UI; the protocol on no async runtime or network)"
 forbidden=$(cargo tree --locked -p vizcast-protocol -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu) ' || true)
+forbidden+=$(cargo tree --locked -p vizcast-store -e normal --prefix none | grep -E '^(eframe|egui|wgpu|tokio|axum) ' || true)
 if [ -n "$forbidden" ]; then
-    echo "vizcast-protocol must not depend on: $forbidden" >&2
+    echo "a layering rule is broken (see ARCHITECTURE.md): $forbidden" >&2
     exit 1
 fi
 
