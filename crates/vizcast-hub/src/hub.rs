@@ -82,6 +82,10 @@ pub struct Accepted {
 pub trait FrameSink: Send + Sync {
     /// Takes one accepted frame.
     fn offer(&self, frame: &Arc<Accepted>);
+
+    /// The hub starts a new state ([`Hub::reset_to`]): what was offered before is superseded.
+    /// Called under the same lock as [`FrameSink::offer`], before the new state's frames.
+    fn reset(&self) {}
 }
 
 /// Whether a client watches or feeds.
@@ -334,6 +338,9 @@ impl Hub {
         // Viewers deliver what was accepted before this point, then restate.
         self.reset_at.store(state.log.next_seq(), Ordering::Relaxed);
         let sinks = self.sinks.read();
+        for sink in sinks.iter() {
+            sink.reset();
+        }
         for (text, messages) in parsed {
             let received = unix_now();
             match state.apply(text.clone(), &messages, received) {

@@ -43,6 +43,7 @@ enum Command {
     Pause,
     Resume,
     Speed(f64),
+    Looping(bool),
     Seek(f64),
     Stop,
 }
@@ -106,6 +107,11 @@ impl Replay {
     /// Changes the speed (0: as fast as possible).
     pub fn set_speed(&self, speed: f64) {
         self.tx.try_send(Command::Speed(speed)).ok();
+    }
+
+    /// Turns looping on or off.
+    pub fn set_looping(&self, looping: bool) {
+        self.tx.try_send(Command::Looping(looping)).ok();
     }
 
     /// Jumps to `seconds` from the recording's start.
@@ -262,6 +268,10 @@ impl Player {
                         anchor = (Instant::now(), position);
                         self.publish(if paused { "paused" } else { "playing" }, position, true);
                     }
+                    Ok(Command::Looping(looping)) => {
+                        self.options.looping = looping;
+                        self.publish(if paused { "paused" } else { "playing" }, position, true);
+                    }
                     Ok(Command::Seek(seconds)) => {
                         return Next::Play {
                             from: self.at(seconds),
@@ -289,7 +299,7 @@ impl Player {
         } else {
             tracing::info!(file = %self.recording.path().display(), "replay ended");
         }
-        // Ended: wait for a seek, a stop, or shutdown.
+        // Ended: wait for a seek, a play (from the start), a stop, or shutdown.
         loop {
             if self.hub.shutdown_token().is_cancelled() {
                 return Next::Stop;
@@ -301,9 +311,24 @@ impl Player {
                         restore: true,
                     };
                 }
+                Ok(Command::Resume) => {
+                    return Next::Play {
+                        from: self.at(0.0),
+                        restore: true,
+                    };
+                }
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return Next::Stop,
-                Ok(Command::Speed(speed)) => self.speed = speed.max(0.0),
-                Ok(Command::Pause | Command::Resume) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Command::Speed(speed)) => {
+                    self.speed = speed.max(0.0);
+                    let end = self.recording.info().end;
+                    self.publish("ended", end, true);
+                }
+                Ok(Command::Looping(looping)) => {
+                    self.options.looping = looping;
+                    let end = self.recording.info().end;
+                    self.publish("ended", end, true);
+                }
+                Ok(Command::Pause) | Err(RecvTimeoutError::Timeout) => {}
             }
         }
     }

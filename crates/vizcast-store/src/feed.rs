@@ -5,6 +5,10 @@
 //! for the store: if the queue is full the frame is dropped from the desktop view (counted, shown
 //! in the status bar); browsers and the recorder are not affected. The UI reads the store under a
 //! read lock once per frame.
+//!
+//! A hub reset (a replay starting, seeking or looping) bumps an epoch instead of queueing a
+//! marker, so it is never lost to a full queue: frames carry the epoch they were offered in, the
+//! thread resets the store when it sees a newer one and skips frames of older ones.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,18 +28,27 @@ const BATCH: usize = 512;
 /// What to call when new data was applied.
 type ChangeCallback = Mutex<Option<Box<dyn Fn() + Send>>>;
 
+/// A queued frame and the epoch it was offered in.
+type Item = (u64, Arc<Accepted>);
+
 struct Sink {
-    tx: Sender<Arc<Accepted>>,
+    tx: Sender<Item>,
     dropped: Arc<AtomicU64>,
+    epoch: Arc<AtomicU64>,
 }
 
 impl FrameSink for Sink {
     fn offer(&self, frame: &Arc<Accepted>) {
+        let epoch = self.epoch.load(Ordering::Relaxed);
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.tx.try_send(frame.clone())
+            self.tx.try_send((epoch, frame.clone()))
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn reset(&self) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -61,17 +74,20 @@ impl StoreFeed {
         let store = Arc::new(RwLock::new(Store::new(config)));
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
+        let epoch = Arc::new(AtomicU64::new(0));
         let on_change: Arc<ChangeCallback> = Arc::new(Mutex::new(None));
         let thread = {
             let store = store.clone();
             let on_change = on_change.clone();
+            let epoch = epoch.clone();
             std::thread::Builder::new()
                 .name("vizcast-store".to_owned())
-                .spawn(move || run(&rx, &store, &on_change))?
+                .spawn(move || run(&rx, &epoch, &store, &on_change))?
         };
         let sink: Arc<dyn FrameSink> = Arc::new(Sink {
             tx,
             dropped: dropped.clone(),
+            epoch,
         });
         hub.add_sink(sink.clone());
         Ok(Self {
@@ -108,6 +124,7 @@ impl Drop for StoreFeed {
         self.sink = Arc::new(Sink {
             tx: closed,
             dropped: self.dropped.clone(),
+            epoch: Arc::default(),
         });
         if let Some(thread) = self.thread.take() {
             thread.join().ok();
@@ -116,12 +133,14 @@ impl Drop for StoreFeed {
 }
 
 fn run(
-    rx: &Receiver<Arc<Accepted>>,
+    rx: &Receiver<Item>,
+    epoch: &AtomicU64,
     store: &RwLock<Store>,
     on_change: &Mutex<Option<Box<dyn Fn() + Send>>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_tick = Instant::now();
+    let mut applied_epoch = 0;
     loop {
         match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(frame) => batch.push(frame),
@@ -135,10 +154,22 @@ fn run(
             }
         }
         let tick = last_tick.elapsed() >= Duration::from_secs(1);
-        if !batch.is_empty() || tick {
+        let current = epoch.load(Ordering::Relaxed);
+        if !batch.is_empty() || tick || current > applied_epoch {
             let mut store = store.write();
-            for frame in batch.drain(..) {
-                store.apply(&frame);
+            if current > applied_epoch {
+                store.reset();
+                applied_epoch = current;
+            }
+            for (frame_epoch, frame) in batch.drain(..) {
+                if frame_epoch > applied_epoch {
+                    // A reset happened after `current` was read.
+                    store.reset();
+                    applied_epoch = frame_epoch;
+                }
+                if frame_epoch == applied_epoch {
+                    store.apply(&frame);
+                }
             }
             if tick {
                 store.tick(last_tick.elapsed().as_secs_f64());
@@ -178,5 +209,38 @@ mod tests {
         }
         assert_eq!(feed.store().read().series["a"].last(), Some((999.0, 999.0)));
         assert_eq!(feed.dropped(), 0);
+    }
+
+    #[test]
+    fn a_hub_reset_replaces_the_stores_state() {
+        let hub = Hub::new(HubConfig::default()).unwrap();
+        let feed = StoreFeed::start(&hub, StoreConfig::default()).unwrap();
+        hub.ingest(Utf8Bytes::from(r#"{"stream":"old","t":1,"value":1}"#))
+            .unwrap();
+        hub.reset_to(vec![Utf8Bytes::from(r#"{"stream":"new","t":2,"value":2}"#)]);
+        hub.ingest(Utf8Bytes::from(r#"{"stream":"new","t":3,"value":3}"#))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let store = feed.store().read();
+                if store.series.get("new").is_some_and(|s| s.len() == 2) {
+                    assert!(!store.series.contains_key("old"), "the old state is gone");
+                    assert_eq!(store.generation, 1);
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the reset reaches the store");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A reset with nothing after it still empties the store.
+        hub.reset();
+        while !feed.store().read().series.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "an empty reset reaches the store"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

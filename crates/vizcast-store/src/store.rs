@@ -1,6 +1,7 @@
 //! Everything the desktop app draws, bounded by one memory budget.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use vizcast_hub::Accepted;
 use vizcast_protocol::{Colors, Level, Samples, Shape, Time, series_name};
@@ -33,26 +34,29 @@ impl Default for StoreConfig {
     }
 }
 
-/// The latest point cloud of a stream.
+/// The latest point cloud of a stream. Data is shared: the UI takes it without copying.
 #[derive(Clone, Debug)]
 pub struct Cloud {
     /// Positions.
-    pub positions: Vec<[f32; 3]>,
-    /// Colours as given.
-    pub colors: Colors,
+    pub positions: Arc<Vec<[f32; 3]>>,
+    /// Per-point colours (same length as `positions`), if given.
+    pub colors: Option<Arc<Vec<[u8; 3]>>>,
+    /// One colour for all points, if given.
+    pub color: Option<[u8; 3]>,
     /// Point radius in world units, if given.
     pub radius: Option<f32>,
     /// Bumped on every new cloud (renderers re-upload when it changes).
     pub version: u64,
 }
 
-/// The line strip of a stream.
+/// The line strip of a stream. Data is shared with the UI's frame: an append copies it only if
+/// a frame still holds it.
 #[derive(Clone, Debug, Default)]
 pub struct Polyline {
     /// Vertices.
-    pub positions: Vec<[f32; 3]>,
+    pub positions: Arc<Vec<[f32; 3]>>,
     /// Per-vertex colours (same length as `positions`), or empty for one colour.
-    pub colors: Vec<[u8; 3]>,
+    pub colors: Arc<Vec<[u8; 3]>>,
     /// The colour when there are no per-vertex colours.
     pub color: Option<[u8; 3]>,
     /// Bumped on every change.
@@ -104,6 +108,8 @@ pub struct Store {
     pub version: u64,
     /// Bumped when streams appear or disappear.
     pub structure_version: u64,
+    /// Bumped by [`Store::reset`]: series of the same name are new series.
+    pub generation: u64,
     /// Latest time of any data, seconds.
     pub latest_t: f64,
     /// Frames applied.
@@ -127,6 +133,7 @@ impl Store {
             bytes: 0,
             version: 0,
             structure_version: 0,
+            generation: 0,
             latest_t: f64::NEG_INFINITY,
             frames: 0,
             samples: 0,
@@ -187,19 +194,23 @@ impl Store {
             }
             match &message.shape {
                 Some(Shape::Points(points)) => {
-                    let bytes = points.positions.len() * 12 + color_bytes(&points.colors);
-                    let previous = self.clouds.insert(
-                        message.stream.to_string(),
-                        Cloud {
-                            positions: points.positions.clone(),
-                            colors: points.colors.clone(),
-                            radius: points.radius,
-                            version: 0,
-                        },
-                    );
+                    let (colors, color) = match &points.colors {
+                        Colors::PerPoint(c) => (Some(Arc::new(c.clone())), None),
+                        Colors::Uniform(c) => (None, Some(*c)),
+                        Colors::Default => (None, None),
+                    };
+                    let cloud = Cloud {
+                        positions: Arc::new(points.positions.clone()),
+                        colors,
+                        color,
+                        radius: points.radius,
+                        version: 0,
+                    };
+                    let bytes = cloud_bytes(&cloud);
+                    let previous = self.clouds.insert(message.stream.to_string(), cloud);
                     let version = match previous {
                         Some(old) => {
-                            self.bytes -= old.positions.len() * 12 + color_bytes(&old.colors);
+                            self.bytes -= cloud_bytes(&old);
                             old.version + 1
                         }
                         None => {
@@ -219,46 +230,48 @@ impl Store {
                     if entry.version == 0 {
                         self.structure_version += 1;
                     }
-                    let before = entry.positions.len() * 15;
+                    let before = line_bytes(entry);
+                    let positions = Arc::make_mut(&mut entry.positions);
+                    let colors = Arc::make_mut(&mut entry.colors);
                     if !line.append {
-                        entry.positions.clear();
-                        entry.colors.clear();
+                        positions.clear();
+                        colors.clear();
                     }
-                    let had_colors = !entry.colors.is_empty();
-                    entry.positions.extend_from_slice(&line.positions);
+                    let had_colors = !colors.is_empty();
+                    positions.extend_from_slice(&line.positions);
                     match &line.colors {
-                        Colors::PerPoint(colors) => {
+                        Colors::PerPoint(new) => {
                             if !had_colors {
-                                let fill = entry.color.unwrap_or([249, 115, 22]);
-                                entry
-                                    .colors
-                                    .resize(entry.positions.len() - colors.len(), fill);
+                                let fill = entry.color.unwrap_or(LINE_COLOR);
+                                colors.resize(positions.len() - new.len(), fill);
                             }
-                            entry.colors.extend_from_slice(colors);
+                            colors.extend_from_slice(new);
                         }
                         Colors::Uniform(color) => {
                             if had_colors {
-                                entry.colors.resize(entry.positions.len(), *color);
+                                colors.resize(positions.len(), *color);
                             } else {
                                 entry.color = Some(*color);
                             }
                         }
                         Colors::Default => {
                             if had_colors {
-                                let fill = entry.color.unwrap_or([249, 115, 22]);
-                                entry.colors.resize(entry.positions.len(), fill);
+                                let fill = entry.color.unwrap_or(LINE_COLOR);
+                                colors.resize(positions.len(), fill);
                             }
                         }
                     }
-                    if entry.positions.len() > max {
-                        let excess = entry.positions.len() - max;
-                        entry.positions.drain(..excess);
-                        if !entry.colors.is_empty() {
-                            entry.colors.drain(..excess.min(entry.colors.len()));
+                    if positions.len() > max {
+                        // Drop an eighth more than needed: trimming moves the whole strip, so it
+                        // happens once per max/8 vertices, not on every append.
+                        let excess = (positions.len() - max + max / 8).min(positions.len());
+                        positions.drain(..excess);
+                        if !colors.is_empty() {
+                            colors.drain(..excess.min(colors.len()));
                         }
                     }
                     entry.version += 1;
-                    self.bytes = self.bytes + entry.positions.len() * 15 - before;
+                    self.bytes = self.bytes + line_bytes(entry) - before;
                     self.samples += line.positions.len() as u64;
                 }
                 Some(Shape::Text(text)) => {
@@ -322,18 +335,33 @@ impl Store {
         let clouds: Vec<String> = self.clouds.keys().filter(|n| below(n)).cloned().collect();
         for name in clouds {
             if let Some(cloud) = self.clouds.remove(&name) {
-                self.bytes -= cloud.positions.len() * 12 + color_bytes(&cloud.colors);
+                self.bytes -= cloud_bytes(&cloud);
             }
         }
         for (name, line) in &mut self.lines {
             if below(name) {
-                self.bytes -= line.positions.len() * 15;
-                line.positions.clear();
-                line.colors.clear();
+                self.bytes -= line_bytes(line);
+                line.positions = Arc::default();
+                line.colors = Arc::default();
                 line.version += 1;
             }
         }
         self.events.retain(|e| !below(&e.stream));
+        self.structure_version += 1;
+    }
+
+    /// Forgets everything: the hub started a new state (a replay began, seeked or looped).
+    /// Counters go on; [`Store::generation`] tells caches to start over.
+    pub fn reset(&mut self) {
+        self.series.clear();
+        self.clouds.clear();
+        self.lines.clear();
+        self.events.clear();
+        self.text_streams.clear();
+        self.bytes = 0;
+        self.latest_t = f64::NEG_INFINITY;
+        self.generation += 1;
+        self.version += 1;
         self.structure_version += 1;
     }
 
@@ -363,11 +391,15 @@ impl Store {
     }
 }
 
-fn color_bytes(colors: &Colors) -> usize {
-    match colors {
-        Colors::PerPoint(c) => c.len() * 3,
-        Colors::Uniform(_) | Colors::Default => 0,
-    }
+/// A line's colour when none is given (the viewer's accent orange).
+const LINE_COLOR: [u8; 3] = [249, 115, 22];
+
+fn cloud_bytes(cloud: &Cloud) -> usize {
+    cloud.positions.len() * 12 + cloud.colors.as_ref().map_or(0, |c| c.len() * 3)
+}
+
+fn line_bytes(line: &Polyline) -> usize {
+    line.positions.len() * 12 + line.colors.len() * 3
 }
 
 #[cfg(test)]

@@ -1,0 +1,46 @@
+//! vizcast's desktop app on eframe (wgpu renderer): what one person at the machine sees while the
+//! hub mirrors the same streams to browsers.
+//!
+//! - [`Session`] (`session.rs`): what the app shows and controls: the hub, the store fed from it,
+//!   the viewer links, the recorder and the replay.
+//! - [`App`] (`app.rs`): the window: stream tree (`tree.rs`), time-series plots (`plots.rs`), the
+//!   3D view (`view3d.rs`), the event log, the status bar, the share panel, the record button and
+//!   the replay timeline (`panels.rs`). Layout and settings persist (`settings.rs`).
+//!
+//! The UI thread never parses and never waits on the network: each frame it reads the store
+//! under a read lock, decimates what it plots (a frame costs what its pixels cost) and hands the
+//! 3D scene (shared data, no copies) to the renderer's paint callback.
+
+mod app;
+mod format;
+mod panels;
+mod plots;
+mod session;
+mod settings;
+mod tree;
+mod view3d;
+
+pub use app::{App, AppOptions, Clock};
+pub use plots::{PALETTE, series_color};
+pub use session::{Links, Session};
+pub use settings::{Settings, TimeWindow};
+
+/// Opens the desktop window and runs until it is closed. Blocks the calling (main) thread.
+pub fn run_window(session: Session, options: AppOptions) -> Result<(), eframe::Error> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("vizcast")
+            .with_app_id("vizcast")
+            .with_inner_size([1440.0, 900.0])
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
+        multisampling: u16::try_from(options.msaa_samples).unwrap_or(1),
+        depth_buffer: 0,
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native(
+        "vizcast",
+        native,
+        Box::new(move |cc| Ok(Box::new(App::new(cc, session, options)))),
+    )
+}

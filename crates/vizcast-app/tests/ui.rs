@@ -1,0 +1,464 @@
+//! The desktop app driven through egui_kittest with its wgpu renderer (Mesa's lavapipe without a
+//! GPU): the demo's data, a fixed clock, real paint callbacks, real files.
+//!
+//! Snapshots live in `tests/snapshots/`; `UPDATE_SNAPSHOTS=1 cargo test -p vizcast-app` rewrites
+//! them after an intended change of the look.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::kittest::Queryable as _;
+use egui_kittest::{Harness, SnapshotOptions};
+use parking_lot::RwLock;
+use vizcast_app::{App, AppOptions, Clock, Links, Session, TimeWindow};
+use vizcast_demo::Demo;
+use vizcast_hub::{Hub, HubConfig, Role, Utf8Bytes};
+use vizcast_render::BACKGROUND;
+use vizcast_store::{Store, StoreConfig, StoreFeed};
+
+/// The demo's time 0: 2025-11-24 00:00 UTC.
+const EPOCH: f64 = 1_763_942_400.0;
+
+fn links() -> Links {
+    Links {
+        viewer: "http://127.0.0.1:9000/".to_owned(),
+        share: None,
+        producers: "ws://127.0.0.1:9000/ingest".to_owned(),
+    }
+}
+
+/// A session holding `seconds` of the demo, applied synchronously (nothing depends on timing).
+fn demo_session(seconds: f64) -> Session {
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let mut store = Store::new(StoreConfig::default());
+    let mut demo = Demo::new(EPOCH, 7);
+    for frame in demo.frames_until(seconds) {
+        let accepted = hub.ingest(Utf8Bytes::from(frame)).unwrap();
+        store.apply(&accepted);
+    }
+    store.tick(seconds);
+    Session::with_store(hub, Arc::new(RwLock::new(store)), links())
+}
+
+fn options(dir: &Path) -> AppOptions {
+    AppOptions {
+        msaa_samples: 1,
+        clock: Clock::Fixed,
+        output_dir: dir.to_owned(),
+        persist: false,
+    }
+}
+
+fn harness(session: Session, dir: &Path) -> Harness<'static, App> {
+    harness_with_step(session, dir, 0.25)
+}
+
+/// `step_dt`: egui time per step (a double-click needs its clicks within 0.3 s).
+fn harness_with_step(session: Session, dir: &Path, step_dt: f32) -> Harness<'static, App> {
+    let options = options(dir);
+    Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .with_step_dt(step_dt)
+        .wgpu()
+        .build_eframe(move |cc| App::new(cc, session, options))
+}
+
+/// Clicks `item` in the menu `menu`.
+fn open_menu_item(harness: &mut Harness<'_, App>, menu: &str, item: &str) {
+    harness.get_by_label(menu).click();
+    harness.run_steps(2);
+    harness.get_by_label(item).hover();
+    harness.run_steps(1);
+    harness.get_by_label(item).click();
+    harness.run_steps(2);
+}
+
+/// The "Open recording" window's path field (the event log has a text field too).
+fn path_field<'a>(harness: &'a Harness<'_, App>) -> egui_kittest::Node<'a> {
+    harness
+        .query_all_by_role(egui::accesskit::Role::TextInput)
+        .find(|n| n.rect().min.y < 200.0)
+        .unwrap_or_else(|| panic!("the path field"))
+}
+
+/// Replaces the text of the path field.
+fn type_path(harness: &mut Harness<'_, App>, path: &str) {
+    path_field(harness).focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.run_steps(1);
+    path_field(harness).type_text(path);
+    harness.run_steps(1);
+}
+
+/// The stream tree's checkbox for `name` (the plots' legends have entries of the same name).
+fn tree_checkbox<'a>(harness: &'a Harness<'_, App>, name: &'a str) -> egui_kittest::Node<'a> {
+    harness
+        .query_all_by_role_and_label(egui::accesskit::Role::CheckBox, name)
+        .find(|node| node.rect().min.x < 290.0)
+        .unwrap_or_else(|| panic!("no stream {name} in the tree"))
+}
+
+/// Pixels of `rect` (points) in an RGBA image `width` pixels wide that are not the 3D background.
+fn drawn_pixels(rgba: &[u8], width: u32, rect: egui::Rect, ppp: f32) -> usize {
+    let height = rgba.len() as u32 / 4 / width;
+    let background = BACKGROUND.map(i32::from);
+    let (x0, y0) = ((rect.min.x * ppp) as u32, (rect.min.y * ppp) as u32);
+    let (x1, y1) = (
+        ((rect.max.x * ppp) as u32).min(width),
+        ((rect.max.y * ppp) as u32).min(height),
+    );
+    let mut n = 0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = ((y * width + x) * 4) as usize;
+            let p = &rgba[i..i + 3];
+            let d = (0..3)
+                .map(|k| (i32::from(p[k]) - background[k]).abs())
+                .max()
+                .unwrap();
+            if d > 40 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn the_demo_looks_right_and_the_3d_view_holds_drawn_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(demo_session(12.0), dir.path());
+    harness.run_steps(4);
+    harness.snapshot_options("demo", &SnapshotOptions::new().threshold(2.0));
+
+    let rect = harness.state().view3d_rect().expect("a 3D view");
+    let image = harness.render().unwrap();
+    let with_cloud = drawn_pixels(image.as_raw(), image.width(), rect, 1.0);
+    let area = (rect.width() * rect.height()) as usize;
+    assert!(
+        with_cloud > area / 20,
+        "the cloud covers part of the view: {with_cloud} of {area} pixels"
+    );
+
+    // Hide the cloud and the trajectory: what is left is the grid and the axes.
+    tree_checkbox(&harness, "cloud").click();
+    tree_checkbox(&harness, "trajectory").click();
+    harness.run_steps(2);
+    let image = harness.render().unwrap();
+    let without = drawn_pixels(image.as_raw(), image.width(), rect, 1.0);
+    assert!(
+        without * 3 < with_cloud,
+        "hiding the 3D streams removes their pixels: {without} left of {with_cloud}"
+    );
+}
+
+#[test]
+fn pause_and_resume_follow_the_live_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(demo_session(12.0), dir.path());
+    harness.run_steps(2);
+    assert!(harness.state().following());
+    let (_, right) = harness.state().shown_range().unwrap();
+    assert!(
+        (right - (EPOCH + 12.0)).abs() < 0.01,
+        "the live edge: {right}"
+    );
+
+    harness.get_by_label("⏸ Pause").click();
+    harness.run_steps(2);
+    assert!(!harness.state().following());
+    assert!(harness.query_by_label("⏸ paused").is_some());
+
+    harness.get_by_label("▶ Follow live").click();
+    harness.run_steps(2);
+    assert!(harness.state().following());
+
+    // Space toggles, and dragging a plot pauses to scroll back.
+    harness.key_press(egui::Key::Space);
+    harness.run_steps(2);
+    assert!(!harness.state().following());
+    harness.key_press(egui::Key::Space);
+    harness.run_steps(2);
+    assert!(harness.state().following());
+}
+
+#[test]
+fn dragging_a_plot_pauses_and_scrolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness_with_step(demo_session(30.0), dir.path(), 0.05);
+    harness.run_steps(2);
+    let (_, live_right) = harness.state().shown_range().unwrap();
+    // The first plot sits just below the top bar, right of the stream tree.
+    let start = egui::pos2(600.0, 140.0);
+    harness.drag_at(start);
+    harness.run_steps(1);
+    harness.hover_at(start + egui::vec2(250.0, 0.0));
+    harness.run_steps(1);
+    harness.drop_at(start + egui::vec2(250.0, 0.0));
+    harness.run_steps(2);
+    assert!(!harness.state().following(), "a drag pauses");
+    let (_, right) = harness.state().shown_range().unwrap();
+    assert!(
+        right < live_right - 0.5,
+        "dragged right shows older data: {right} < {live_right}"
+    );
+    // Double-click: back to live.
+    harness.hover_at(start);
+    harness.event(egui::Event::PointerButton {
+        pos: start,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.event(egui::Event::PointerButton {
+        pos: start,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.event(egui::Event::PointerButton {
+        pos: start,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.event(egui::Event::PointerButton {
+        pos: start,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run_steps(2);
+    assert!(
+        harness.state().following(),
+        "a double-click follows live again"
+    );
+}
+
+#[test]
+fn hiding_a_stream_removes_it_from_the_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(demo_session(12.0), dir.path());
+    harness.run_steps(2);
+    let plots = harness.state().plot_count();
+    let points = harness.state().points_drawn();
+    tree_checkbox(&harness, "noise").click();
+    harness.run_steps(2);
+    assert!(harness.state().settings().is_hidden("demo/signal/noise"));
+    assert_eq!(harness.state().plot_count(), plots, "sine keeps the group");
+    assert!(harness.state().points_drawn() < points);
+
+    // Hiding a group hides everything below it.
+    tree_checkbox(&harness, "imu").click();
+    harness.run_steps(2);
+    assert!(harness.state().settings().is_hidden("demo/imu/ax"));
+    assert_eq!(harness.state().plot_count(), plots - 1);
+    tree_checkbox(&harness, "imu").click();
+    harness.run_steps(2);
+    assert!(!harness.state().settings().is_hidden("demo/imu/gz"));
+    assert_eq!(harness.state().plot_count(), plots);
+}
+
+#[test]
+fn the_time_window_presets_change_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(demo_session(90.0), dir.path());
+    harness.run_steps(2);
+    let span = |h: &Harness<'_, App>| {
+        let (a, b) = h.state().shown_range().unwrap();
+        b - a
+    };
+    assert!((span(&harness) - 10.0).abs() < 1e-6);
+    harness.get_by_label("1 min").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().settings().window, TimeWindow::Minute1);
+    assert!((span(&harness) - 60.0).abs() < 1e-6);
+    harness.get_by_label("all").click();
+    harness.run_steps(2);
+    assert!(
+        (span(&harness) - 90.0).abs() < 0.1,
+        "all the data: {}",
+        span(&harness)
+    );
+
+    // Paused, a preset applies around what is shown.
+    harness.get_by_label("⏸ Pause").click();
+    harness.run_steps(2);
+    harness.get_by_label("10 s").click();
+    harness.run_steps(2);
+    assert!(!harness.state().following());
+    assert!((span(&harness) - 10.0).abs() < 1e-6);
+}
+
+#[test]
+fn the_share_panel_shows_the_url_and_the_connected_browsers() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = demo_session(3.0);
+    let hub = session.hub.clone();
+    let _browser = hub
+        .register(Role::Viewer, "10.1.2.3:50000".to_owned())
+        .unwrap();
+    let mut harness = harness(session, dir.path());
+    harness.run_steps(2);
+    assert!(!harness.state().share_open());
+    harness.get_by_label_contains("Share").click();
+    harness.run_steps(2);
+    assert!(harness.state().share_open());
+    assert!(
+        harness
+            .query_all_by_value("http://127.0.0.1:9000/")
+            .next()
+            .is_some()
+    );
+    assert!(harness.query_by_label("Browsers connected: 1").is_some());
+    assert!(harness.query_by_label("10.1.2.3:50000").is_some());
+    harness.get_all_by_label("Copy").next().unwrap().click();
+    harness.run_steps(1);
+    assert!(
+        harness
+            .state()
+            .toasts()
+            .iter()
+            .any(|t| t == "copied http://127.0.0.1:9000/"),
+        "{:?}",
+        harness.state().toasts()
+    );
+    harness.run_steps(2);
+    harness.snapshot_options("share", &SnapshotOptions::new().threshold(2.0));
+}
+
+#[test]
+fn a_screenshot_of_the_3d_view_is_saved_as_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(demo_session(5.0), dir.path());
+    harness.run_steps(2);
+    harness.get_by_label("Screenshot").click();
+    harness.run_steps(1);
+    let png: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(png.len(), 1, "one screenshot");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png[0]).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let [w, h] = harness
+        .state()
+        .view3d_rect()
+        .map(|r| [r.width(), r.height()])
+        .unwrap();
+    assert_eq!(
+        (info.width, info.height),
+        (w.round() as u32, h.round() as u32)
+    );
+    let all = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w, h));
+    assert!(
+        drawn_pixels(&buf, info.width, all, 1.0) > (w * h) as usize / 20,
+        "points in the PNG"
+    );
+}
+
+#[test]
+fn recording_from_the_app_writes_an_mcap_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = demo_session(1.0);
+    let hub = session.hub.clone();
+    let mut harness = harness(session, dir.path());
+    harness.run_steps(1);
+    harness.get_by_label("⏺ Record").click();
+    harness.run_steps(1);
+    for i in 0..100 {
+        hub.ingest(Utf8Bytes::from(format!(
+            r#"{{"stream":"rec/x","t":{i},"value":{i}}}"#
+        )))
+        .unwrap();
+    }
+    harness.run_steps(1);
+    harness.get_by_label_contains("Stop recording").click();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !harness
+        .state()
+        .toasts()
+        .iter()
+        .any(|t| t.starts_with("recording saved to"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", harness.state().toasts());
+        std::thread::sleep(Duration::from_millis(20));
+        harness.run_steps(1);
+    }
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mcap"))
+        .unwrap();
+    let recording = vizcast_record::Recording::open(&file).unwrap();
+    assert_eq!(recording.info().messages, 100);
+}
+
+#[test]
+fn a_recording_opened_in_the_app_replays_with_a_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let feed = StoreFeed::start(&hub, StoreConfig::default()).unwrap();
+    let session = Session::new(hub, feed, links());
+    let mut harness = harness(session, dir.path());
+    harness.run_steps(1);
+    open_menu_item(&mut harness, "File", "Open recording…");
+    let recording = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/every-kind-v0.1.mcap")
+        .canonicalize()
+        .unwrap();
+    type_path(&mut harness, recording.to_str().unwrap());
+    harness.get_by_label("Open").click();
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Loop").is_some(),
+        "the timeline is shown: {:?}",
+        harness.state().toasts()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        harness.run_steps(1);
+        let streams = harness.state().session().store().read().names().len();
+        if streams > 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replay reaches the store");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        harness
+            .state()
+            .settings()
+            .recent
+            .first()
+            .map(String::as_str),
+        recording.to_str()
+    );
+    // A file that is not a recording: a clear error, the app goes on.
+    open_menu_item(&mut harness, "File", "Open recording…");
+    let bogus = dir.path().join("not-a-recording.mcap");
+    std::fs::write(&bogus, b"hello").unwrap();
+    type_path(&mut harness, bogus.to_str().unwrap());
+    harness.run_steps(1);
+    harness.get_by_label("Open").click();
+    harness.run_steps(1);
+    assert!(
+        harness
+            .state()
+            .toasts()
+            .iter()
+            .any(|t| t.starts_with("cannot open")),
+        "{:?}",
+        harness.state().toasts()
+    );
+}
