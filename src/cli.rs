@@ -172,6 +172,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "30", value_parser = parse_seconds, value_name = "SECS")]
     pub ping_timeout: Duration,
 
+    /// Memory budget of the desktop app's plots and 3D data; beyond it the oldest samples go
+    /// first, in blocks (browsers and recordings are not affected).
+    #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
+    pub memory_limit: usize,
+
     /// Record everything accepted to this MCAP file.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,

@@ -1,13 +1,18 @@
-//! The `vizcast` binary: the hub with its sources, headless or (later) with the desktop window.
+//! The `vizcast` binary: the hub with its sources, with the desktop window (on the main thread)
+//! or headless.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use parking_lot::Mutex;
+use vizcast_app::{AppOptions, Links, Session};
 use vizcast_hub::{Hub, Server, random_hex};
 use vizcast_record::{Recorder, RecorderOptions, Recording, Replay, ReplayOptions};
+use vizcast_store::{StoreConfig, StoreFeed};
 
 mod cli;
 
@@ -62,7 +67,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 looping: *looping,
                 start: *start,
             };
-            serve_with(serve, Some((recording, options)))
+            serve_with(
+                serve,
+                Some(Replaying {
+                    recording,
+                    options,
+                    path: file.clone(),
+                }),
+            )
         }
         Some(Command::Recover { file, output }) => {
             let output = output
@@ -92,7 +104,38 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 }
 
-fn serve_with(cli: &ServeArgs, replay: Option<(Recording, ReplayOptions)>) -> anyhow::Result<()> {
+/// A recording to replay instead of (or besides) live sources.
+struct Replaying {
+    recording: Recording,
+    options: ReplayOptions,
+    path: PathBuf,
+}
+
+/// Whether a window can be opened; why not, if it cannot.
+fn display() -> Result<(), &'static str> {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+            return Err("no display found (neither DISPLAY nor WAYLAND_DISPLAY is set)");
+        }
+    }
+    Ok(())
+}
+
+fn record_options(cli: &ServeArgs) -> RecorderOptions {
+    RecorderOptions {
+        compression: match cli.record_compression {
+            RecordCompression::Zstd => vizcast_record::Compression::Zstd,
+            RecordCompression::Lz4 => vizcast_record::Compression::Lz4,
+            RecordCompression::None => vizcast_record::Compression::None,
+        },
+        queue_bytes: cli.record_buffer,
+        ..RecorderOptions::default()
+    }
+}
+
+fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<()> {
     let token = cli
         .sharing()
         .then(|| cli.token.clone().unwrap_or_else(|| random_hex(16)));
@@ -102,22 +145,80 @@ fn serve_with(cli: &ServeArgs, replay: Option<(Recording, ReplayOptions)>) -> an
         .thread_name("vizcast-io")
         .build()
         .context("starting the async runtime")?;
-    let recorder = match &cli.record {
-        Some(path) => {
-            let options = RecorderOptions {
-                compression: match cli.record_compression {
-                    RecordCompression::Zstd => vizcast_record::Compression::Zstd,
-                    RecordCompression::Lz4 => vizcast_record::Compression::Lz4,
-                    RecordCompression::None => vizcast_record::Compression::None,
-                },
-                queue_bytes: cli.record_buffer,
-                ..RecorderOptions::default()
-            };
-            Some(Recorder::start(hub.clone(), path, options)?)
+    let mut recorder = match &cli.record {
+        Some(path) => Some(Recorder::start(hub.clone(), path, record_options(cli))?),
+        None => None,
+    };
+    let window = !cli.headless
+        && match display() {
+            Ok(()) => true,
+            Err(why) => {
+                println!("{why}: running headless");
+                false
+            }
+        };
+    let started = runtime.block_on(start(cli, &hub, token.as_deref(), window))?;
+    let mut replay = match replaying {
+        Some(r) => {
+            let duration = r.recording.info().duration();
+            let replay = Replay::start(hub.clone(), r.recording, r.options)?;
+            Some((replay, r.path, duration))
         }
         None => None,
     };
-    let result = runtime.block_on(serve(cli, hub, token, replay));
+
+    // The window runs on this (the main) thread; the hub serves from the runtime's threads.
+    let mut headless_session = None;
+    if window {
+        let feed = StoreFeed::start(
+            &hub,
+            StoreConfig {
+                memory_limit: cli.memory_limit,
+                ..StoreConfig::default()
+            },
+        )
+        .context("starting the desktop store")?;
+        let mut session = Session::new(hub.clone(), feed, started.links.clone());
+        session.record_options = record_options(cli);
+        if let (Some(recorder), Some(path)) = (recorder.take(), &cli.record) {
+            session = session.with_recorder(recorder, path.clone());
+        }
+        if let Some((replay, path, duration)) = replay.take() {
+            session = session.with_replay(replay, path, duration);
+        }
+        if let Some(demo) = started.demo.clone() {
+            session = session.with_stop_live(move || demo.abort());
+        }
+        let slot = Arc::new(Mutex::new(Some(session)));
+        let result = vizcast_app::run_window(slot.clone(), AppOptions::default());
+        let left = slot.lock().take();
+        match (result, left) {
+            (Ok(()), _) => {
+                tracing::info!("the window was closed");
+                hub.shutdown();
+            }
+            (Err(err), Some(mut session)) => {
+                // The window never opened: serve browsers without it.
+                println!("cannot open a window ({err}): running headless");
+                session.detach_store();
+                headless_session = Some(session);
+            }
+            (Err(err), None) => {
+                hub.shutdown();
+                runtime.block_on(started.server).ok();
+                return Err(anyhow::anyhow!("the desktop window failed: {err}"));
+            }
+        }
+    }
+    let result = match runtime.block_on(started.server) {
+        Ok(result) => result,
+        Err(err) => Err(anyhow::anyhow!("the server task failed: {err}")),
+    };
+    // Finishes its recording and stops its replay.
+    drop(headless_session);
+    if let Some((replay, _, _)) = replay {
+        replay.stop();
+    }
     if let Some(recorder) = recorder {
         let summary = recorder.finish()?;
         if summary.unrecorded_frames > 0 {
@@ -127,15 +228,27 @@ fn serve_with(cli: &ServeArgs, replay: Option<(Recording, ReplayOptions)>) -> an
             );
         }
     }
+    tracing::info!("stopped");
     result
 }
 
-async fn serve(
+/// The server, running.
+struct Started {
+    /// Ends when the hub shuts down.
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Stops the demo (a recording opened in the window replaces it).
+    demo: Option<tokio::task::AbortHandle>,
+    /// What the share panel shows.
+    links: Links,
+}
+
+/// Binds, prints where to connect, and starts serving and the sources.
+async fn start(
     cli: &ServeArgs,
-    hub: Arc<Hub>,
-    token: Option<String>,
-    replay: Option<(Recording, ReplayOptions)>,
-) -> anyhow::Result<()> {
+    hub: &Arc<Hub>,
+    token: Option<&str>,
+    window: bool,
+) -> anyhow::Result<Started> {
     let server = Server::bind(hub.clone(), cli.bind_addr())
         .await
         .with_context(|| format!("cannot listen on {}", cli.bind_addr()))?
@@ -153,37 +266,47 @@ async fn serve(
     };
 
     // What people and scripts need to know, on stdout; everything else is logged to stderr.
-    let mut out = std::io::stdout().lock();
     let shown = if addr.ip().is_unspecified() {
         std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port())
     } else {
         addr
     };
-    if !cli.headless {
-        writeln!(out, "no desktop window in this build yet: running headless")?;
-    }
-    match &token {
+    let links = match token {
         Some(token) => {
             let host = if addr.ip().is_unspecified() {
                 gethostname::gethostname().to_string_lossy().into_owned()
             } else {
                 addr.ip().to_string()
             };
-            writeln!(
-                out,
-                "share:     http://{host}:{}/?token={token}",
-                addr.port()
-            )?;
-            writeln!(out, "this machine: http://{shown}/?token={token}")?;
+            Links {
+                viewer: format!("http://{shown}/?token={token}"),
+                share: Some(format!("http://{host}:{}/?token={token}", addr.port())),
+                producers: format!("ws://{shown}/ingest"),
+            }
         }
-        None => writeln!(out, "viewer:    http://{shown}/")?,
+        None => Links {
+            viewer: format!("http://{shown}/"),
+            share: None,
+            producers: format!("ws://{shown}/ingest"),
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    match &links.share {
+        Some(share) => {
+            writeln!(out, "share:     {share}")?;
+            writeln!(out, "this machine: {}", links.viewer)?;
+        }
+        None => writeln!(out, "viewer:    {}", links.viewer)?,
     }
-    writeln!(out, "producers: ws://{shown}/ingest")?;
+    writeln!(out, "producers: {}", links.producers)?;
     if let Some(listener) = &tcp {
         writeln!(out, "tcp ingest: {}", listener.local_addr()?)?;
     }
     if let Some(path) = &cli.record {
         writeln!(out, "recording: {}", path.display())?;
+    }
+    if window {
+        writeln!(out, "desktop:   opening the window")?;
     }
     // Last, so that scripts can wait for this line and find everything above it printed.
     writeln!(
@@ -200,22 +323,16 @@ async fn serve(
     if cli.stdin {
         tokio::spawn(vizcast_hub::sources::serve_stdin(hub.clone()));
     }
-    if cli.demo {
-        tokio::spawn(vizcast_demo::run(hub.clone()));
-    }
-    let replay = match replay {
-        Some((recording, options)) => Some(Replay::start(hub.clone(), recording, options)?),
-        None => None,
-    };
+    let demo = cli
+        .demo
+        .then(|| tokio::spawn(vizcast_demo::run(hub.clone())).abort_handle());
     tokio::spawn(shutdown_on_signal(hub.clone()));
-    server.run().await.context("serving")?;
-    if let Some(replay) = replay {
-        tokio::task::spawn_blocking(move || replay.stop())
-            .await
-            .ok();
-    }
-    tracing::info!("stopped");
-    Ok(())
+    let server = tokio::spawn(async move { server.run().await.context("serving") });
+    Ok(Started {
+        server,
+        demo,
+        links,
+    })
 }
 
 /// Starts a graceful shutdown on Ctrl-C or SIGTERM.

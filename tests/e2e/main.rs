@@ -1,10 +1,12 @@
 //! End-to-end tests of the `vizcast` binary, through real sockets.
 //!
-//! Each test starts its own `vizcast --headless --listen 127.0.0.1:0`, with flags that make the
-//! behaviour under test quick to reach (small queues, short ping timeouts).
+//! Each test starts its own `vizcast --headless --listen 127.0.0.1:0` (the desktop tests without
+//! `--headless`), with flags that make the behaviour under test quick to reach (small queues,
+//! short ping timeouts).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod desktop;
 mod lifecycle;
 mod mirror;
 mod record;

@@ -38,6 +38,16 @@ impl Vizcast {
 
     /// Like [`Vizcast::start`], letting the caller adjust the command (stdin, environment).
     pub async fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
+        Self::launch(args, true, adjust).await
+    }
+
+    /// Starts `vizcast --listen 127.0.0.1:0 ARGS…` without `--headless`: it opens its window
+    /// where `adjust` gives it a display.
+    pub async fn start_windowed(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
+        Self::launch(args, false, adjust).await
+    }
+
+    async fn launch(args: &[&str], headless: bool, adjust: impl FnOnce(&mut Command)) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_vizcast"));
         // A subcommand (`replay FILE`) comes before the serving options.
         let (subcommand, args) = if args.first() == Some(&"replay") {
@@ -45,7 +55,10 @@ impl Vizcast {
         } else {
             (&[][..], args)
         };
-        command.args(subcommand).arg("--headless");
+        command.args(subcommand);
+        if headless {
+            command.arg("--headless");
+        }
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
@@ -421,4 +434,59 @@ pub fn frames_of_every_kind() -> Vec<String> {
         r#"{"stream":"robot","battery":{"volts":12.1,"cells":[3.1,3.0]},"ok":true,"name":"r2"}"#.to_owned(),
         r#"{"stream": "events", "clear": true}"#.to_owned(),
     ]
+}
+
+/// A private X server (Xvfb) for tests that open a real window; stopped when dropped.
+pub struct Xvfb {
+    child: std::process::Child,
+    /// Its `DISPLAY`, e.g. `:93`.
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts Xvfb on the first free display number from 90 (install the `xvfb` package).
+    pub fn start() -> Self {
+        for n in 90..400 {
+            let socket = std::path::PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            if socket.exists() || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let mut child = std::process::Command::new("Xvfb")
+                .args([
+                    &format!(":{n}"),
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb runs (install the xvfb package)");
+            let deadline = std::time::Instant::now() + PATIENCE;
+            loop {
+                if socket.exists() {
+                    return Self {
+                        child,
+                        display: format!(":{n}"),
+                    };
+                }
+                // Another server took the number first: try the next one.
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "Xvfb :{n} starts");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("no free X display number");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
 }

@@ -100,6 +100,8 @@ pub struct App {
     pub(crate) stream_rates: Rates,
     stats_at: Option<Instant>,
     stats_time: f64,
+    /// When the app was built (to log the time to the first frame).
+    created: Option<Instant>,
     pub(crate) share_open: bool,
     pub(crate) open_dialog: panels::OpenDialog,
     pub(crate) event_filter: String,
@@ -125,9 +127,19 @@ impl App {
         let available = match &cc.wgpu_render_state {
             Some(render_state) => {
                 vizcast_render::install(render_state, options.msaa_samples);
+                let adapter = render_state.adapter.get_info();
+                tracing::info!(
+                    "desktop window open: {} ({:?}, {:?})",
+                    adapter.name,
+                    adapter.backend,
+                    adapter.device_type
+                );
                 true
             }
-            None => false,
+            None => {
+                tracing::warn!("no wgpu render state: the 3D view is off");
+                false
+            }
         };
         cc.egui_ctx.set_theme(egui::Theme::Dark);
         {
@@ -146,6 +158,7 @@ impl App {
             stream_rates: Rates::new(),
             stats_at: None,
             stats_time: f64::NEG_INFINITY,
+            created: Some(Instant::now()),
             share_open: false,
             open_dialog: panels::OpenDialog::default(),
             event_filter: String::new(),
@@ -364,6 +377,12 @@ impl eframe::App for App {
             Clock::Fixed => None,
         };
         self.frames.record(time, cpu);
+        if let Some(created) = self.created.take() {
+            tracing::info!(
+                "desktop window: first frame built in {:.0} ms",
+                created.elapsed().as_secs_f64() * 1e3
+            );
+        }
         // Stats and replay positions move without new data: look again soon.
         ui.ctx().request_repaint_after(Duration::from_millis(250));
     }

@@ -20,13 +20,24 @@ mod settings;
 mod tree;
 mod view3d;
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 pub use app::{App, AppOptions, Clock};
 pub use plots::{PALETTE, series_color};
 pub use session::{Links, Session};
 pub use settings::{Settings, TimeWindow};
 
 /// Opens the desktop window and runs until it is closed. Blocks the calling (main) thread.
-pub fn run_window(session: Session, options: AppOptions) -> Result<(), eframe::Error> {
+///
+/// The session is taken from `slot` once the window exists. If the window cannot be opened (no
+/// display, no GPU driver), this returns the error and the session is still in `slot`, so the
+/// caller can go on headless with it.
+pub fn run_window(
+    slot: Arc<Mutex<Option<Session>>>,
+    options: AppOptions,
+) -> Result<(), eframe::Error> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("vizcast")
@@ -41,6 +52,12 @@ pub fn run_window(session: Session, options: AppOptions) -> Result<(), eframe::E
     eframe::run_native(
         "vizcast",
         native,
-        Box::new(move |cc| Ok(Box::new(App::new(cc, session, options)))),
+        Box::new(move |cc| {
+            let session = slot
+                .lock()
+                .take()
+                .ok_or("the desktop session was already taken")?;
+            Ok(Box::new(App::new(cc, session, options)))
+        }),
     )
 }

@@ -109,6 +109,11 @@ impl Session {
         self
     }
 
+    /// Stops feeding the store (the window could not be opened: nothing will draw it).
+    pub fn detach_store(&mut self) {
+        self.feed = None;
+    }
+
     /// The store the app draws from.
     pub fn store(&self) -> &Arc<RwLock<Store>> {
         &self.store
