@@ -42,7 +42,7 @@ pub fn group_of(name: &str) -> &str {
 }
 
 /// Plot height when they do not all fit.
-const MIN_HEIGHT: f32 = 140.0;
+const MIN_HEIGHT: f32 = 96.0;
 /// Between plots.
 const GAP: f32 = 6.0;
 

@@ -194,7 +194,7 @@ fn dragging_a_plot_pauses_and_scrolls_back() {
     harness.run_steps(2);
     let (_, live_right) = harness.state().shown_range().unwrap();
     // The first plot sits just below the top bar, right of the stream tree.
-    let start = egui::pos2(600.0, 140.0);
+    let start = egui::pos2(600.0, 90.0);
     harness.drag_at(start);
     harness.run_steps(1);
     harness.hover_at(start + egui::vec2(250.0, 0.0));

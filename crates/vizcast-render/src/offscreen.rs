@@ -68,6 +68,38 @@ impl Offscreen {
             .render_to_rgba(&self.device, &self.queue, scene, camera, [width, height])
     }
 
+    /// Draws `scene` and waits until the GPU is done, without reading the image back (what a
+    /// frame of the window costs, for benchmarks).
+    pub fn render_frame(
+        &mut self,
+        scene: &Scene,
+        camera: &OrbitCamera,
+        width: u32,
+        height: u32,
+    ) -> Result<(), RenderError> {
+        self.renderer.prepare(&self.device, &self.queue, scene);
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vizcast offscreen frame"),
+            });
+        self.renderer.render(
+            &self.device,
+            &self.queue,
+            &mut encoder,
+            camera,
+            [width, height],
+        );
+        let submission = self.queue.submit([encoder.finish()]);
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: Some(std::time::Duration::from_secs(60)),
+            })
+            .map(|_| ())
+            .map_err(|e| RenderError::Readback(e.to_string()))
+    }
+
     /// Draws `scene` into a PNG file's bytes.
     pub fn render_png(
         &mut self,

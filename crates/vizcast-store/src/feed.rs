@@ -24,6 +24,9 @@ use crate::{Store, StoreConfig};
 const QUEUE: usize = 4096;
 /// Most frames applied under one write lock.
 const BATCH: usize = 512;
+/// Most frame bytes applied under one write lock (a few milliseconds of work at most, so the
+/// UI's read of the store never waits long).
+const BATCH_BYTES: usize = 256 << 10;
 
 /// What to call when new data was applied.
 type ChangeCallback = Mutex<Option<Box<dyn Fn() + Send>>>;
@@ -147,9 +150,13 @@ fn run(
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
         }
-        while batch.len() < BATCH {
+        let mut bytes: usize = batch.iter().map(|(_, f)| f.text.len()).sum();
+        while batch.len() < BATCH && bytes < BATCH_BYTES {
             match rx.try_recv() {
-                Ok(frame) => batch.push(frame),
+                Ok(frame) => {
+                    bytes += frame.1.text.len();
+                    batch.push(frame);
+                }
                 Err(_) => break,
             }
         }

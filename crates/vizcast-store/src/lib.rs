@@ -4,7 +4,7 @@
 //! - [`Store`] (`store.rs`): scalar [`Series`] in blocks, the latest [`Cloud`] and the
 //!   [`Polyline`] of each 3D stream, [`TextEvent`]s. Over `--memory-limit`, the oldest block of
 //!   samples goes first (large slices, never sample by sample).
-//! - [`Decimator`] (`decimate.rs`): first/last/min/max per pixel column, cached per zoom level.
+//! - [`Decimator`] (`decimate.rs`): min/max per pixel column, cached per zoom level.
 //! - [`StoreFeed`] (`feed.rs`): the hub sink and the thread that applies frames.
 //!
 //! This crate depends on no UI and no GPU: it is tested and benchmarked on its own.

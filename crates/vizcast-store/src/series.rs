@@ -137,6 +137,42 @@ impl Series {
         }
     }
 
+    /// Appends a columnar batch: copied in whole runs when it is in time order and not older than
+    /// the last sample (the usual case), sample by sample otherwise.
+    pub fn extend(&mut self, t: &[f64], v: &[f64]) {
+        let n = t.len().min(v.len());
+        let (t, v) = (&t[..n], &v[..n]);
+        let in_order = t.windows(2).all(|w| w[0] <= w[1])
+            && match (self.last(), t.first()) {
+                (Some((last, _)), Some(first)) => *first >= last,
+                _ => true,
+            };
+        if !in_order {
+            for (t, v) in t.iter().zip(v) {
+                self.push(*t, *v);
+            }
+            return;
+        }
+        self.window_count += n as u64;
+        let mut i = 0;
+        while i < n {
+            if self.blocks.back().is_none_or(|b| b.t.len() == BLOCK) {
+                self.blocks.push_back(Block {
+                    t: Vec::with_capacity(BLOCK),
+                    v: Vec::with_capacity(BLOCK),
+                });
+            }
+            let Some(b) = self.blocks.back_mut() else {
+                return;
+            };
+            let k = (BLOCK - b.t.len()).min(n - i);
+            b.t.extend_from_slice(&t[i..i + k]);
+            b.v.extend_from_slice(&v[i..i + k]);
+            self.len += k;
+            i += k;
+        }
+    }
+
     /// Inserts an out-of-order sample at its place (rare; producers send in order).
     fn insert(&mut self, t: f64, v: f64) {
         let at = self.lower_bound(t + f64::EPSILON * t.abs().max(1.0)) - self.first_index;
@@ -294,6 +330,25 @@ mod tests {
         s.for_each_in(0, s.end_index(), |t, _| ts.push(t));
         assert_eq!(ts, [0.5, 1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(s.rewrites(), 2);
+    }
+
+    #[test]
+    fn batches_append_in_runs_and_fall_back_when_out_of_order() {
+        let mut s = Series::new(0);
+        let t: Vec<f64> = (0..(BLOCK + 100)).map(|i| i as f64).collect();
+        s.extend(&t, &t);
+        assert_eq!(s.len(), BLOCK + 100);
+        assert_eq!(
+            s.get(BLOCK as u64 + 5),
+            Some((BLOCK as f64 + 5.0, BLOCK as f64 + 5.0))
+        );
+        // Older than the last sample: inserted in place.
+        s.extend(&[10.5, 11.5], &[-1.0, -2.0]);
+        let mut ts = Vec::new();
+        s.for_each_in(0, s.end_index(), |t, _| ts.push(t));
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(s.len(), BLOCK + 102);
+        assert!(s.rewrites() > 0);
     }
 
     #[test]

@@ -173,9 +173,7 @@ impl Store {
                 let before = series.bytes();
                 match (&scalar.samples, &message.time) {
                     (Samples::Columns(values), Time::Columns(times)) => {
-                        for (t, v) in times.iter().zip(values) {
-                            series.push(*t, *v);
-                        }
+                        series.extend(times, values);
                         self.samples += values.len() as u64;
                     }
                     (Samples::Columns(values), _) => {
