@@ -358,10 +358,14 @@ pub(crate) fn timeline(app: &mut App, ui: &mut Ui) {
         let mut close = false;
         ui.horizontal(|ui| {
             let playing = status.state == "playing";
-            let button = if playing { "⏸" } else { "▶" };
+            let button = if playing {
+                "⏸ Pause replay"
+            } else {
+                "▶ Play replay"
+            };
             if ui
-                .button(RichText::new(button).size(16.0))
-                .on_hover_text(if playing { "Pause" } else { "Play" })
+                .button(button)
+                .on_hover_text("Pause or play the replay (at the end: from the start)")
                 .clicked()
             {
                 if playing {

@@ -462,3 +462,120 @@ fn a_recording_opened_in_the_app_replays_with_a_timeline() {
         harness.state().toasts()
     );
 }
+
+/// A file dropped on the window, as the windowing layer hands it over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_dropped_recording_replays_and_the_timeline_controls_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let feed = StoreFeed::start(&hub, StoreConfig::default()).unwrap();
+    let session = Session::new(hub.clone(), feed, links());
+    let mut harness = harness(session, dir.path());
+    harness.run_steps(1);
+    let recording = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/every-kind-v0.1.jsonl")
+        .canonicalize()
+        .unwrap();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(recording.clone())));
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Loop").is_some(),
+        "the timeline is shown"
+    );
+    let status = |hub: &Hub| hub.status_parts().1.unwrap_or_default();
+    let wait_for = |harness: &mut Harness<'_, App>, what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ok() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+            harness.run_steps(1);
+        }
+        // Once more, so that the window shows what was waited for.
+        harness.run_steps(1);
+    };
+    wait_for(&mut harness, "the replay reports its state", &|| {
+        !status(&hub).state.is_empty()
+    });
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::CheckBox, "Loop")
+        .click();
+    harness.run_steps(1);
+    wait_for(&mut harness, "loop is on", &|| status(&hub).looping);
+    // Once it ends (it is short) or while it plays, the play/pause button toggles it.
+    if status(&hub).state == "playing" {
+        harness.get_by_label("⏸ Pause replay").click();
+        harness.run_steps(1);
+        wait_for(&mut harness, "paused", &|| status(&hub).state == "paused");
+    }
+    harness.get_by_label("▶ Play replay").click();
+    harness.run_steps(1);
+    wait_for(&mut harness, "playing again", &|| {
+        status(&hub).state == "playing"
+    });
+    harness.get_by_label("Close").click();
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Loop").is_none(),
+        "the timeline is gone"
+    );
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct Memory(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Memory {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn settings_are_saved_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = demo_session(3.0);
+    let options = AppOptions {
+        persist: true,
+        ..options(dir.path())
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| App::new(cc, session, options));
+    harness.run_steps(1);
+    tree_checkbox(&harness, "noise").click();
+    harness.get_by_label("1 min").click();
+    harness.run_steps(2);
+    let mut storage = Memory::default();
+    eframe::App::save(harness.state_mut(), &mut storage);
+    let saved: vizcast_app::Settings = eframe::get_value(&storage, eframe::APP_KEY).unwrap();
+    assert!(saved.is_hidden("demo/signal/noise"));
+    assert_eq!(saved.window, TimeWindow::Minute1);
+    assert_eq!(&saved, harness.state().settings());
+}
