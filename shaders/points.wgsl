@@ -1,4 +1,4 @@
-// Point clouds as camera-facing discs: one instanced quad per point, sized in world units, with
+// Point clouds as camera-facing discs: one instanced triangle per point, sized in world units, with
 // a little sphere shading and depth. Colours are 8-bit sRGB written as they are (the targets are
 // not sRGB: egui works in gamma space).
 
@@ -28,14 +28,15 @@ struct VsOut {
     @location(1) color: vec4<f32>,
 };
 
-var<private> CORNERS: array<vec2<f32>, 6> = array<vec2<f32>, 6>(
-    vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
-    vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0),
+// One triangle per point, circumscribing the unit disc: half the triangles and vertices of a
+// quad, for ~30 % more (discarded) fragments; tiny points are bound by triangles, not fragments.
+var<private> CORNERS: array<vec2<f32>, 3> = array<vec2<f32>, 3>(
+    vec2<f32>(0.0, 2.0), vec2<f32>(-1.7320508, -1.0), vec2<f32>(1.7320508, -1.0),
 );
 
 @vertex
 fn vs_main(@builtin(vertex_index) vertex: u32, instance: Instance) -> VsOut {
-    let corner = CORNERS[vertex % 6u];
+    let corner = CORNERS[vertex % 3u];
     let offset = (camera.right.xyz * corner.x + camera.up.xyz * corner.y) * cloud.radius.x;
     var out: VsOut;
     out.clip = camera.view_proj * vec4<f32>(instance.position + offset, 1.0);

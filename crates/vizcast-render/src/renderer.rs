@@ -455,7 +455,7 @@ impl SceneRenderer {
                 Some((_, group)) => {
                     pass.set_pipeline(&self.points);
                     pass.set_bind_group(1, group, &[]);
-                    pass.draw(0..6, 0..buffer.count);
+                    pass.draw(0..3, 0..buffer.count);
                 }
                 None => {
                     pass.set_pipeline(&self.strips);
