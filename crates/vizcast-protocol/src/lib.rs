@@ -20,6 +20,7 @@ compile_error!(
 mod control;
 mod encode;
 mod error;
+mod fast;
 mod limits;
 mod message;
 mod parse;

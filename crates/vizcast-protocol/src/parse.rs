@@ -5,7 +5,8 @@
 //! intermediate `serde_json::Value`, no second pass. Errors carry a JSON path relative to the value
 //! being visited (`[3]: expected 3 numbers, got 2`); every enclosing level prepends its own segment,
 //! so the frame's error reads `points[3]: expected 3 numbers, got 2` or, in a batch,
-//! `[2].points[3]: …`.
+//! `[2].points[3]: …`. Large `points` and `line` arrays written as JSON text are decoded ahead of
+//! the visitors by the fast path of [`crate::fast`], which gives exactly what they would.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -15,6 +16,7 @@ use std::ops::Range;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{FrameError, FrameErrorKind};
+use crate::fast;
 use crate::limits::Limits;
 use crate::message::{
     Colors, Level, Line, Message, Points, Samples, Scalar, Shape, Text, Time, series_name,
@@ -82,6 +84,10 @@ struct Ctx<'l> {
     kind: Cell<FrameErrorKind>,
     /// Whether the error's message starts with a field path (so a batch index joins it with `.`).
     qualified: Cell<bool>,
+    /// `points` decoded by the fast path; its place in the text holds a placeholder.
+    fast_points: Cell<Option<Vec<[f32; 3]>>>,
+    /// `line` decoded by the fast path; its place in the text holds a placeholder.
+    fast_line: Cell<Option<Vec<[f32; 3]>>>,
 }
 
 impl Ctx<'_> {
@@ -99,12 +105,27 @@ fn parse_message(
     limits: &Limits,
 ) -> Result<Message, (FrameError, bool)> {
     let slice = &text[span.clone()];
+    let mut prepared = if FAST_PATH.with(Cell::get) {
+        fast::prepare(slice, limits.max_points)
+    } else {
+        None
+    };
     let ctx = Ctx {
         limits,
         kind: Cell::new(FrameErrorKind::Invalid),
         qualified: Cell::new(false),
+        fast_points: Cell::new(None),
+        fast_line: Cell::new(None),
     };
-    let mut de = serde_json::Deserializer::from_str(slice);
+    if let Some(p) = prepared.as_mut() {
+        let array = Some(std::mem::take(&mut p.array));
+        match p.field {
+            fast::Field::Points => ctx.fast_points.set(array),
+            fast::Field::Line => ctx.fast_line.set(array),
+        }
+    }
+    let serde_text = prepared.as_ref().map_or(slice, |p| p.text.as_str());
+    let mut de = serde_json::Deserializer::from_str(serde_text);
     let result = MessageSeed {
         ctx: &ctx,
         depth,
@@ -113,15 +134,45 @@ fn parse_message(
     .deserialize(&mut de)
     .and_then(|message| de.end().map(|()| message));
     result.map_err(|err| {
+        let to_frame = |offset: usize| {
+            span.start
+                + prepared
+                    .as_ref()
+                    .map_or(offset, |p| p.original_offset(offset))
+        };
         (
-            convert_error(&err, slice, span.start, &ctx),
+            convert_error(&err, serde_text, to_frame, &ctx),
             ctx.qualified.get(),
         )
     })
 }
 
-/// Turns a serde_json error into a [`FrameError`] with the position as a byte offset in the frame.
-fn convert_error(err: &serde_json::Error, slice: &str, base: usize, ctx: &Ctx<'_>) -> FrameError {
+thread_local! {
+    /// Whether [`fast::prepare`] runs: tests turn it off to compare with the serde visitors alone.
+    static FAST_PATH: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Parses `text` with the number-array fast path on or off (the reference), for tests.
+#[cfg(test)]
+pub(crate) fn parse_frame_with_fast_path(
+    text: &str,
+    limits: &Limits,
+    fast: bool,
+) -> Result<Vec<Message>, FrameError> {
+    let before = FAST_PATH.with(|f| f.replace(fast));
+    let result = parse_frame(text, limits);
+    FAST_PATH.with(|f| f.set(before));
+    result
+}
+
+/// Turns a serde_json error into a [`FrameError`]; `to_frame` maps a byte offset in `slice` (the
+/// text serde read) to one in the frame.
+fn convert_error(
+    err: &serde_json::Error,
+    slice: &str,
+    to_frame: impl Fn(usize) -> usize,
+    ctx: &Ctx<'_>,
+) -> FrameError {
     let full = err.to_string();
     let (message, offset) = if err.line() > 0 {
         let suffix = format!(" at line {} column {}", err.line(), err.column());
@@ -131,7 +182,7 @@ fn convert_error(err: &serde_json::Error, slice: &str, base: usize, ctx: &Ctx<'_
             .unwrap_or(full);
         (
             message,
-            Some(base + offset_of(slice, err.line(), err.column())),
+            Some(to_frame(offset_of(slice, err.line(), err.column()))),
         )
     } else {
         (full, None)
@@ -508,9 +559,23 @@ impl<'de> Visitor<'de> for MessageSeed<'_, '_> {
                     .map_err(qualify)?;
                 }
                 Key::Points => {
-                    f.points = Some(map.next_value_seed(Vec3Seed { ctx }).map_err(qualify)?);
+                    f.points = Some(match ctx.fast_points.take() {
+                        Some(points) => {
+                            map.next_value::<IgnoredAny>()?;
+                            points
+                        }
+                        None => map.next_value_seed(Vec3Seed { ctx }).map_err(qualify)?,
+                    });
                 }
-                Key::Line => f.line = Some(map.next_value_seed(Vec3Seed { ctx }).map_err(qualify)?),
+                Key::Line => {
+                    f.line = Some(match ctx.fast_line.take() {
+                        Some(line) => {
+                            map.next_value::<IgnoredAny>()?;
+                            line
+                        }
+                        None => map.next_value_seed(Vec3Seed { ctx }).map_err(qualify)?,
+                    });
+                }
                 Key::Colors => {
                     f.colors = Some(map.next_value_seed(ColorsSeed { ctx }).map_err(qualify)?);
                 }

@@ -517,3 +517,90 @@ fn every_accepted_frame_is_valid_json_and_nothing_panics() {
         "the mutations should leave some frames valid ({accepted})"
     );
 }
+
+#[test]
+fn the_number_array_fast_path_matches_the_serde_visitors() {
+    // Frames large enough for the fast path, in the ways producers write numbers; each is mutated
+    // byte by byte, and the fast path must give exactly what the serde visitors alone give:
+    // the same messages, number for number, or the same error at the same offset.
+    let mut points = String::new();
+    let mut pretty = String::new();
+    for i in 0..64 {
+        let x = f64::from(i) * 0.37 - 11.0;
+        let sep = if i > 0 { "," } else { "" };
+        points.push_str(&format!("{sep}[{x:.4},{:.6},{}]", x * x * -0.01, i % 7));
+        pretty.push_str(&format!(
+            "{sep}\n    [ {x:e} , -{:.16} ,\t{}e-3 ]",
+            f64::from(i) / 3.0,
+            i * 11
+        ));
+    }
+    let seeds = [
+        format!(r#"{{"stream":"lidar","t":12.5,"points":[{points}],"radius":0.05}}"#),
+        format!("{{\n  \"points\" : [{pretty}\n  ],\n  \"stream\" : \"p\\\"q\"\n}}"),
+        format!(r#"{{"stream":"path","x":{{"a":[1,"]"]}},"line":[{points}],"append":false}}"#),
+        format!(
+            r#"[{{"stream":"a","points":[{points}],"line":[[0,0,0]]}},{{"stream":"b","line":[{points}]}}]"#
+        ),
+        format!(r#"{{"stream":"dup","points":[{points}],"points":[[1,2,3]]}}"#),
+        format!(r#"{{"stream":"big","points":[{points},[1e22,-1e-22,12345678901234567890]]}}"#),
+    ];
+    for (i, seed) in seeds.iter().enumerate() {
+        let fast = fast::prepare(seed, usize::MAX).is_some();
+        // The batch goes message by message; the last seed has a 20-digit number: serde's alone.
+        assert_eq!(fast, i != 3 && i != 5, "fast path taken for seed {i}");
+    }
+    let ours = Limits::default();
+    let exact = Limits {
+        max_points: 64,
+        ..Limits::default()
+    };
+    let bytes = b"[]{},:\"\\ \n0123456789.eE+-#ab";
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut accepted, mut rejected) = (0, 0);
+    for round in 0..6_000 {
+        let seed = seeds[round % seeds.len()].as_bytes();
+        let mut frame = seed.to_vec();
+        for _ in 0..(next() % 3) {
+            let at = (next() as usize) % frame.len();
+            match next() % 3 {
+                0 => frame[at] = bytes[(next() as usize) % bytes.len()],
+                1 => {
+                    frame.remove(at);
+                }
+                _ => frame.insert(at, bytes[(next() as usize) % bytes.len()]),
+            }
+        }
+        let Ok(text) = std::str::from_utf8(&frame) else {
+            continue;
+        };
+        let limits = if round % 5 == 0 { &exact } else { &ours };
+        let fast = parse::parse_frame_with_fast_path(text, limits, true);
+        let reference = parse::parse_frame_with_fast_path(text, limits, false);
+        match (&fast, &reference) {
+            (Ok(a), Ok(b)) => {
+                accepted += 1;
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{text}");
+            }
+            (Err(a), Err(b)) => {
+                rejected += 1;
+                assert_eq!(
+                    (&a.message, a.offset, a.kind),
+                    (&b.message, b.offset, b.kind),
+                    "{text}"
+                );
+            }
+            _ => panic!("fast {fast:?}\nreference {reference:?}\n{text}"),
+        }
+    }
+    assert!(
+        accepted > 1_000 && rejected > 1_000,
+        "{accepted} accepted, {rejected} rejected"
+    );
+}
