@@ -5,10 +5,8 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use eframe::egui::{self, Color32, Id, RichText, Ui, Vec2, Vec2b};
-use egui_plot::{
-    Corner, HoverPosition, Legend, Line, Plot, PlotPoint, PlotPoints, uniform_grid_spacer,
-};
+use eframe::egui::{self, Color32, Id, RichText, Sense, Stroke, TextStyle, Ui, Vec2, Vec2b};
+use egui_plot::{HoverPosition, Line, Plot, PlotPoint, PlotPoints, uniform_grid_spacer};
 use vizcast_store::{Decimator, Store};
 
 use crate::format;
@@ -169,9 +167,15 @@ impl Plots {
             self.pending.take()
         };
         let n = self.groups.len() as f32;
-        // Each plot takes its title, the spacing after it, its height and a gap.
-        let title = ui.text_style_height(&egui::TextStyle::Small) + ui.spacing().item_spacing.y;
-        let height = ((ui.available_height() - n * (title + GAP)) / n).max(MIN_HEIGHT - title);
+        // Each plot takes its title line (a row: at least the interaction height), the spacing
+        // after it, its height and a gap.
+        let title = ui
+            .text_style_height(&TextStyle::Small)
+            .max(ui.spacing().interact_size.y)
+            + ui.spacing().item_spacing.y;
+        // The gap after a plot comes with the item spacing before and after it.
+        let gap = GAP + 2.0 * ui.spacing().item_spacing.y;
+        let height = ((ui.available_height() - n * (title + gap)) / n).max(MIN_HEIGHT - title);
         let ppp = ui.pixels_per_point();
         let link = Id::unique("vizcast-plots-x");
         let Self {
@@ -186,13 +190,13 @@ impl Plots {
             .show_viewport(ui, |ui, viewport| {
                 let width = ui.available_width();
                 for (i, (group, names)) in groups.iter().enumerate() {
-                    let top = i as f32 * (height + title + GAP);
+                    let top = i as f32 * (height + title + gap);
                     let bottom = top + height + title;
                     if bottom < viewport.min.y || top > viewport.max.y {
                         // Off screen: keep its space, skip its work.
                         ui.allocate_space(Vec2::new(width, height + title));
                     } else {
-                        ui.label(RichText::new(group.as_str()).small().strong());
+                        header(ui, group, names, store);
                         let (drawn, range) = plot_group(
                             ui, group, names, store, decimators, forced, height, ppp, link,
                             &mut input,
@@ -210,6 +214,46 @@ impl Plots {
             });
         input
     }
+}
+
+/// A plot's title line: the group, then each series' colour and name, as its legend. Outside the
+/// plot, a legend never covers data however small the plot; what does not fit the line is counted.
+fn header(ui: &mut Ui, group: &str, names: &[String], store: &Store) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(group).small().strong());
+        ui.add_space(8.0);
+        let font = TextStyle::Small.resolve(ui.style());
+        let color = ui.visuals().text_color();
+        for (k, name) in names.iter().enumerate() {
+            let Some(series) = store.series.get(name) else {
+                continue;
+            };
+            let label = short_label(group, name);
+            let galley = ui
+                .painter()
+                .layout_no_wrap(label.to_owned(), font.clone(), color);
+            let needed = 14.0 + galley.size().x + ui.spacing().item_spacing.x * 2.0;
+            let more = names.len() - k;
+            if (more > 1 && ui.available_width() < needed + 28.0) || ui.available_width() < needed {
+                ui.label(RichText::new(format!("+{more}")).small().weak());
+                break;
+            }
+            let (rect, _) =
+                ui.allocate_exact_size(Vec2::new(12.0, galley.size().y), Sense::hover());
+            ui.painter().line_segment(
+                [rect.left_center(), rect.right_center()],
+                Stroke::new(2.0, series_color(series.index)),
+            );
+            ui.label(RichText::new(label).small());
+        }
+    });
+}
+
+/// A series' name within its group (`robot/battery/volts` in `robot/battery`: `volts`).
+fn short_label<'a>(group: &str, name: &'a str) -> &'a str {
+    name.strip_prefix(group)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(name)
 }
 
 /// The newest sample time of the visible series.
@@ -268,12 +312,6 @@ fn plot_group(
         .allow_boxed_zoom(false)
         .allow_double_click_reset(false)
         .y_axis_min_width(44.0)
-        .legend(
-            Legend::default()
-                .position(Corner::LeftTop)
-                .background_alpha(0.55)
-                .follow_insertion_order(true),
-        )
         .x_grid_spacer(uniform_grid_spacer(|input| {
             format::time_steps(input.base_step_size)
         }))
@@ -312,12 +350,8 @@ fn plot_group(
                     .map(|&[x, y]| PlotPoint { x, y })
                     .collect();
                 drawn += points.len();
-                let label = name
-                    .strip_prefix(group)
-                    .and_then(|rest| rest.strip_prefix('/'))
-                    .unwrap_or(name);
                 plot_ui.line(
-                    Line::new(label, PlotPoints::Owned(points))
+                    Line::new(short_label(group, name), PlotPoints::Owned(points))
                         .color(series_color(series.index))
                         .width(1.5),
                 );

@@ -95,7 +95,7 @@ fn type_path(harness: &mut Harness<'_, App>, path: &str) {
     harness.run_steps(1);
 }
 
-/// The stream tree's checkbox for `name` (the plots' legends have entries of the same name).
+/// The stream tree's checkbox for `name`.
 fn tree_checkbox<'a>(harness: &'a Harness<'_, App>, name: &'a str) -> egui_kittest::Node<'a> {
     harness
         .query_all_by_role_and_label(egui::accesskit::Role::CheckBox, name)
