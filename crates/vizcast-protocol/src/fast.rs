@@ -265,16 +265,7 @@ fn number(b: &[u8], mut i: usize) -> Option<(f64, usize)> {
     let mut digits = 0usize;
     match *b.get(i)? {
         b'0' => i += 1,
-        b'1'..=b'9' => {
-            while let Some(&c @ b'0'..=b'9') = b.get(i) {
-                if digits == MAX_DIGITS {
-                    return None;
-                }
-                significand = significand * 10 + u64::from(c - b'0');
-                digits += 1;
-                i += 1;
-            }
-        }
+        b'1'..=b'9' => i = accumulate(b, i, &mut significand, &mut digits)?,
         _ => return None,
     }
     let mut exponent = 0i32;
@@ -283,14 +274,7 @@ fn number(b: &[u8], mut i: usize) -> Option<(f64, usize)> {
         integer = false;
         i += 1;
         let start = i;
-        while let Some(&c @ b'0'..=b'9') = b.get(i) {
-            if digits == MAX_DIGITS {
-                return None;
-            }
-            significand = significand * 10 + u64::from(c - b'0');
-            digits += 1;
-            i += 1;
-        }
+        i = accumulate(b, i, &mut significand, &mut digits)?;
         if i == start {
             return None;
         }
@@ -339,6 +323,20 @@ fn number(b: &[u8], mut i: usize) -> Option<(f64, usize)> {
         if negative { -f } else { f }
     };
     Some((value, i))
+}
+
+/// Adds the digits from `i` to `significand`; `None` past [`MAX_DIGITS`] digits in all.
+#[inline(always)]
+fn accumulate(b: &[u8], mut i: usize, significand: &mut u64, digits: &mut usize) -> Option<usize> {
+    while let Some(&c @ b'0'..=b'9') = b.get(i) {
+        if *digits == MAX_DIGITS {
+            return None;
+        }
+        *significand = *significand * 10 + u64::from(c - b'0');
+        *digits += 1;
+        i += 1;
+    }
+    Some(i)
 }
 
 #[cfg(test)]

@@ -479,31 +479,11 @@ fn every_accepted_frame_is_valid_json_and_nothing_panics() {
         r#"{"stream":"imu","values":{"ax":0.1,"g":{"z":[1,2]}},"x":[true,null,"s"]}"#,
         r#"{"stream":"p","line":{"f32":"AACAPwAAAEAAAEBA"},"append":true,"text2":"a\"b"}"#,
     ];
+    let seeds = seeds.map(str::to_owned);
     let bytes = b"[]{},:\"\\ 0123456789.eE+-truefalsn#/ab";
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
     let mut accepted = 0;
-    for round in 0..20_000 {
-        let seed = seeds[round % seeds.len()].as_bytes();
-        let mut frame = seed.to_vec();
-        for _ in 0..1 + next() % 3 {
-            let at = (next() as usize) % frame.len();
-            match next() % 3 {
-                0 => frame[at] = bytes[(next() as usize) % bytes.len()],
-                1 => {
-                    frame.remove(at);
-                }
-                _ => frame.insert(at, bytes[(next() as usize) % bytes.len()]),
-            }
-        }
-        let Ok(text) = std::str::from_utf8(&frame) else {
-            continue;
-        };
+    for (_, text) in mutated(&seeds, 20_000, bytes, 0x9e37_79b9_7f4a_7c15, 1) {
+        let text = text.as_str();
         if parse_frame(text, &Limits::default()).is_ok() {
             accepted += 1;
             assert!(
@@ -556,30 +536,9 @@ fn the_number_array_fast_path_matches_the_serde_visitors() {
         ..Limits::default()
     };
     let bytes = b"[]{},:\"\\ \n0123456789.eE+-#ab";
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
     let (mut accepted, mut rejected) = (0, 0);
-    for round in 0..6_000 {
-        let seed = seeds[round % seeds.len()].as_bytes();
-        let mut frame = seed.to_vec();
-        for _ in 0..(next() % 3) {
-            let at = (next() as usize) % frame.len();
-            match next() % 3 {
-                0 => frame[at] = bytes[(next() as usize) % bytes.len()],
-                1 => {
-                    frame.remove(at);
-                }
-                _ => frame.insert(at, bytes[(next() as usize) % bytes.len()]),
-            }
-        }
-        let Ok(text) = std::str::from_utf8(&frame) else {
-            continue;
-        };
+    for (round, text) in mutated(&seeds, 6_000, bytes, 0x2545_f491_4f6c_dd1d, 0) {
+        let text = text.as_str();
         let limits = if round % 5 == 0 { &exact } else { &ours };
         let fast = parse::parse_frame_with_fast_path(text, limits, true);
         let reference = parse::parse_frame_with_fast_path(text, limits, false);
@@ -603,4 +562,35 @@ fn the_number_array_fast_path_matches_the_serde_visitors() {
         accepted > 1_000 && rejected > 1_000,
         "{accepted} accepted, {rejected} rejected"
     );
+}
+
+/// Frames made from `seeds` by `edits(round)` random byte edits each (replace, remove, insert a
+/// byte of `alphabet`), deterministic; frames that are no longer UTF-8 are left out.
+fn mutated<'a>(
+    seeds: &'a [String],
+    rounds: usize,
+    alphabet: &'a [u8],
+    mut state: u64,
+    min_edits: u64,
+) -> impl Iterator<Item = (usize, String)> + 'a {
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..rounds).filter_map(move |round| {
+        let mut frame = seeds[round % seeds.len()].as_bytes().to_vec();
+        for _ in 0..min_edits + next() % 3 {
+            let at = (next() as usize) % frame.len();
+            match next() % 3 {
+                0 => frame[at] = alphabet[(next() as usize) % alphabet.len()],
+                1 => {
+                    frame.remove(at);
+                }
+                _ => frame.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+            }
+        }
+        String::from_utf8(frame).ok().map(|text| (round, text))
+    })
 }
