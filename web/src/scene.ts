@@ -216,16 +216,7 @@ export class Scene3D {
     }
     object.points.visible = cloud.visible;
     object.version = cloud.version;
-    if (n * 3 > object.positions.array.length) {
-      let capacity = object.positions.array.length / 3;
-      while (capacity < n) capacity *= 2;
-      object.positions = new THREE.BufferAttribute(new Float32Array(capacity * 3), 3);
-      object.colors = new THREE.BufferAttribute(new Uint8Array(capacity * 3), 3, true);
-      object.positions.setUsage(THREE.DynamicDrawUsage);
-      object.colors.setUsage(THREE.DynamicDrawUsage);
-      object.geometry.setAttribute("position", object.positions);
-      object.geometry.setAttribute("color", object.colors);
-    }
+    ensureCapacity(object, n);
     const positions = object.positions.array as Float32Array;
     const colors = object.colors.array as Uint8Array;
     const given = decoded.colors && decoded.colors.length >= n * 3 ? decoded.colors : null;
@@ -285,15 +276,7 @@ export class Scene3D {
     if (object.version === line.version) return false;
     object.version = line.version;
     const n = line.count;
-    if (n * 3 > object.positions.array.length) {
-      let capacity = object.positions.array.length / 3;
-      while (capacity < n) capacity *= 2;
-      object.positions = new THREE.BufferAttribute(new Float32Array(capacity * 3), 3);
-      object.colors = new THREE.BufferAttribute(new Uint8Array(capacity * 3), 3, true);
-      object.positions.setUsage(THREE.DynamicDrawUsage);
-      object.geometry.setAttribute("position", object.positions);
-      object.geometry.setAttribute("color", object.colors);
-    }
+    ensureCapacity(object, n);
     const positions = object.positions.array as Float32Array;
     const colors = object.colors.array as Uint8Array;
     const fallback = line.color ?? [249, 115, 22];
@@ -313,4 +296,24 @@ export class Scene3D {
     object.geometry.setDrawRange(0, kept);
     return true;
   }
+}
+
+/** Grows an object's position and colour buffers to hold `n` vertices, by doubling. */
+function ensureCapacity(
+  object: {
+    geometry: THREE.BufferGeometry;
+    positions: THREE.BufferAttribute;
+    colors: THREE.BufferAttribute;
+  },
+  n: number,
+): void {
+  if (n * 3 <= object.positions.array.length) return;
+  let capacity = object.positions.array.length / 3;
+  while (capacity < n) capacity *= 2;
+  object.positions = new THREE.BufferAttribute(new Float32Array(capacity * 3), 3);
+  object.colors = new THREE.BufferAttribute(new Uint8Array(capacity * 3), 3, true);
+  object.positions.setUsage(THREE.DynamicDrawUsage);
+  object.colors.setUsage(THREE.DynamicDrawUsage);
+  object.geometry.setAttribute("position", object.positions);
+  object.geometry.setAttribute("color", object.colors);
 }

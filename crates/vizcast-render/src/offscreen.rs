@@ -77,19 +77,9 @@ impl Offscreen {
         width: u32,
         height: u32,
     ) -> Result<(), RenderError> {
-        self.renderer.prepare(&self.device, &self.queue, scene);
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("vizcast offscreen frame"),
-            });
-        self.renderer.render(
-            &self.device,
-            &self.queue,
-            &mut encoder,
-            camera,
-            [width, height],
-        );
+        let encoder =
+            self.renderer
+                .encode_frame(&self.device, &self.queue, scene, camera, [width, height]);
         let submission = self.queue.submit([encoder.finish()]);
         self.device
             .poll(wgpu::PollType::Wait {

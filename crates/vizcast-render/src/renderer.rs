@@ -479,6 +479,23 @@ impl SceneRenderer {
         }
     }
 
+    /// Uploads what changed in `scene` and records its drawing into a new command encoder.
+    pub fn encode_frame(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        scene: &Scene,
+        camera: &OrbitCamera,
+        size: [u32; 2],
+    ) -> wgpu::CommandEncoder {
+        self.prepare(device, queue, scene);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("vizcast offscreen"),
+        });
+        self.render(device, queue, &mut encoder, camera, size);
+        encoder
+    }
+
     /// Renders `scene` into fresh targets and reads the pixels back: RGBA, `width × height`, rows
     /// top to bottom. Blocks until the GPU is done.
     pub fn render_to_rgba(
@@ -489,11 +506,7 @@ impl SceneRenderer {
         camera: &OrbitCamera,
         size: [u32; 2],
     ) -> Result<Vec<u8>, crate::RenderError> {
-        self.prepare(device, queue, scene);
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("vizcast offscreen"),
-        });
-        self.render(device, queue, &mut encoder, camera, size);
+        let mut encoder = self.encode_frame(device, queue, scene, camera, size);
         let Some(targets) = &self.targets else {
             return Err(crate::RenderError::Readback("no target".to_owned()));
         };

@@ -121,19 +121,7 @@ impl Series {
         self.window_count += 1;
         match self.last() {
             Some((last, _)) if t < last => self.insert(t, v),
-            _ => {
-                if self.blocks.back().is_none_or(|b| b.t.len() == BLOCK) {
-                    self.blocks.push_back(Block {
-                        t: Vec::with_capacity(BLOCK),
-                        v: Vec::with_capacity(BLOCK),
-                    });
-                }
-                if let Some(b) = self.blocks.back_mut() {
-                    b.t.push(t);
-                    b.v.push(v);
-                }
-                self.len += 1;
-            }
+            _ => self.push_tail(t, v),
         }
     }
 
@@ -179,7 +167,7 @@ impl Series {
         let Some((block, offset)) = self.locate(usize::try_from(at).unwrap_or(usize::MAX)) else {
             // After everything: append.
             self.rewrites += 1;
-            return self.push_unordered_tail(t, v);
+            return self.push_tail(t, v);
         };
         let b = &mut self.blocks[block];
         b.t.insert(offset, t);
@@ -206,7 +194,8 @@ impl Series {
         self.rewrites += 1;
     }
 
-    fn push_unordered_tail(&mut self, t: f64, v: f64) {
+    /// Appends after the last sample, opening a new block when the last one is full.
+    fn push_tail(&mut self, t: f64, v: f64) {
         if self.blocks.back().is_none_or(|b| b.t.len() == BLOCK) {
             self.blocks.push_back(Block {
                 t: Vec::with_capacity(BLOCK),
