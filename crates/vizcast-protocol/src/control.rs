@@ -4,6 +4,8 @@
 //! so a client can tell them from data by the prefix [`CONTROL_PREFIX`] without parsing. Producers'
 //! frames can never start that way: the key is reserved.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire protocol, sent in [`Control::Hello`].
@@ -36,7 +38,9 @@ pub enum Control {
     },
     /// The frames that follow, up to [`Control::SnapshotEnd`], are past state, not live data.
     SnapshotBegin {
-        /// Why: `join` (history for a new viewer) or `resync` (latest state after a lag).
+        /// Why: `join` (history for a new viewer), `resync` (latest state after a lag), `reset` (a
+        /// replay seeked or looped: start over) or `subscribe` (the history of streams newly
+        /// subscribed to: add it, keep the rest).
         reason: String,
         /// Number of frames in the snapshot.
         frames: u64,
@@ -57,6 +61,27 @@ pub enum Control {
         dropped_bytes: u64,
         /// Total dropped for this viewer since it connected.
         total_dropped_frames: u64,
+    },
+    /// This viewer is behind, so the hub skipped frames that newer frames of the same streams had
+    /// already replaced (older clouds, older line bases with their appends). Sent at most once a
+    /// second while it lasts, counting what was skipped since the previous one. Scalar samples,
+    /// events and `clear` are never skipped this way.
+    Conflated {
+        /// Frames skipped since the previous `conflated`.
+        frames: u64,
+        /// Their size.
+        bytes: u64,
+        /// Frames skipped since the previous `conflated`, by stream (a batch counts once for
+        /// each of its streams).
+        streams: BTreeMap<String, u64>,
+        /// Frames skipped this way since the viewer connected.
+        total_frames: u64,
+    },
+    /// The viewer's `subscribe` took effect: from now on it gets frames of these patterns only,
+    /// after a `subscribe` snapshot of the history of the streams it newly asked for.
+    Subscribed {
+        /// The patterns (`*` is everything).
+        streams: Vec<String>,
     },
     /// What the hub is doing besides mirroring: recording, replaying. Sent after `hello` when there
     /// is something to say, and whenever it changes (about once a second while recording).
@@ -152,6 +177,15 @@ mod tests {
                 dropped_frames: 1,
                 dropped_bytes: 2,
                 total_dropped_frames: 3,
+            },
+            Control::Conflated {
+                frames: 2,
+                bytes: 20,
+                streams: BTreeMap::from([("lidar".to_owned(), 2)]),
+                total_frames: 5,
+            },
+            Control::Subscribed {
+                streams: vec!["imu".into()],
             },
             Control::Error {
                 code: "invalid".into(),

@@ -24,6 +24,7 @@ mod fast;
 mod limits;
 mod message;
 mod parse;
+mod subscription;
 
 pub use control::{
     CONTROL_PREFIX, Control, PROTOCOL_VERSION, RecordingStatus, ReplayStatus, is_control,
@@ -35,6 +36,7 @@ pub use message::{
     Colors, Kind, Level, Line, Message, Points, Samples, Scalar, Shape, Text, Time, series_name,
 };
 pub use parse::parse_frame;
+pub use subscription::{MAX_PATTERNS, MAX_REQUEST_BYTES, Subscription, SubscriptionError};
 
 #[cfg(test)]
 mod tests;
