@@ -1,5 +1,6 @@
 //! Recording to MCAP and replaying, through the binary.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -47,30 +48,42 @@ fn read_mcap(path: &Path) -> Vec<(String, String, u64, u64, u32)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recording_holds_every_message_byte_for_byte_on_its_streams_channel() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("session.mcap");
-    let mut sent = frames_of_every_kind();
-    sent.push(r#"[{"stream":"b/1","t":5.5,"value":1},{"stream":"b/2","text":"x"}]"#.to_owned());
-    record(&path, &sent, Duration::ZERO).await;
-
-    let recorded = read_mcap(&path);
-    let mut expected = Vec::new();
-    for frame in &sent {
+/// The messages of `frames` as the recorder writes them: (topic, the producer's bytes, `t`).
+fn messages_of(frames: &[String]) -> Vec<(String, String, Option<f64>)> {
+    let mut messages = Vec::new();
+    for frame in frames {
         for message in parse_frame(frame, &Limits::default()).unwrap() {
             let t = match &message.time {
                 Time::At(t) => Some(*t),
                 Time::Columns(ts) => ts.first().copied(),
                 Time::Receive => None,
             };
-            expected.push((
+            messages.push((
                 message.stream.to_string(),
                 frame[message.span.clone()].to_owned(),
                 t,
             ));
         }
     }
+    messages
+}
+
+/// Every frame kind, and a batch across streams.
+fn every_kind_and_a_batch() -> Vec<String> {
+    let mut sent = frames_of_every_kind();
+    sent.push(r#"[{"stream":"b/1","t":5.5,"value":1},{"stream":"b/2","text":"x"}]"#.to_owned());
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_holds_every_message_byte_for_byte_on_its_streams_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.mcap");
+    let sent = every_kind_and_a_batch();
+    record(&path, &sent, Duration::ZERO).await;
+
+    let recorded = read_mcap(&path);
+    let expected = messages_of(&sent);
     assert_eq!(recorded.len(), expected.len());
     let mut last_log_time = 0;
     for ((topic, data, log_time, publish_time, _), (stream, bytes, t)) in
@@ -101,17 +114,185 @@ async fn a_recording_holds_every_message_byte_for_byte_on_its_streams_channel() 
     let summary = mcap::Summary::read(&bytes).unwrap().expect("a summary");
     assert_eq!(summary.stats.unwrap().message_count, expected.len() as u64);
     assert!(!summary.chunk_indexes.is_empty());
-    let schema = summary.schemas.values().next().unwrap();
-    assert_eq!(
-        (schema.name.as_str(), schema.encoding.as_str()),
-        ("vizcast.message", "jsonschema")
-    );
+    // JSON messages without a schema, on every channel (see `vizcast_record::apps`).
+    assert!(summary.schemas.is_empty(), "{:?}", summary.schemas);
     assert!(
         summary
             .channels
             .values()
-            .all(|c| c.message_encoding == "json")
+            .all(|c| c.message_encoding == "json" && c.schema.is_none())
     );
+}
+
+/// Checks every channel of the finished recording at `path` as Lichtblick and Foxglove parse it
+/// (`vizcast_record::apps::check_channel`); returns the channels' topics and `vizcast.kind`s.
+fn check_channels_open_in_the_apps(path: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let bytes = std::fs::read(path).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().expect("a summary");
+    assert!(!summary.channels.is_empty());
+    let (mut topics, mut kinds) = (BTreeSet::new(), BTreeSet::new());
+    for channel in summary.channels.values() {
+        let schema = channel
+            .schema
+            .as_deref()
+            .map(|s| (s.encoding.as_str(), &*s.data));
+        if let Err(problem) = vizcast_record::apps::check_channel(&channel.message_encoding, schema)
+        {
+            panic!(
+                "channel {:?} would fail in Lichtblick and Foxglove: {problem}",
+                channel.topic
+            );
+        }
+        topics.insert(channel.topic.clone());
+        kinds.insert(channel.metadata["vizcast.kind"].clone());
+    }
+    (topics, kinds)
+}
+
+/// The `vizcast` metadata record of the recording at `path`.
+fn vizcast_metadata(path: &Path) -> std::collections::BTreeMap<String, String> {
+    let bytes = std::fs::read(path).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().expect("a summary");
+    let index = summary
+        .metadata_indexes
+        .iter()
+        .find(|m| m.name == "vizcast")
+        .expect("a vizcast metadata record");
+    mcap::read::metadata(&bytes, index).unwrap().metadata
+}
+
+/// Reads the recording at `path` with the Python `mcap` package and CRC checks
+/// (`tests/interop/read_mcap.py`, which installs the package into the target directory when
+/// missing): every message JSON of its channel's stream, no schema, and with `expected`, exactly
+/// those (topic, payload) in order. Returns what the script printed.
+fn read_with_python(path: &Path, expected: Option<&[(String, String)]>) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = std::process::Command::new("python3");
+    command
+        .arg(root.join("tests/interop/read_mcap.py"))
+        .arg(path)
+        .arg("--deps")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-mcap"));
+    if let Some(expected) = expected {
+        let file = path.with_extension("expected.jsonl");
+        let lines: String = expected
+            .iter()
+            .map(|(topic, payload)| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({ "topic": topic, "payload": payload })
+                )
+            })
+            .collect();
+        std::fs::write(&file, lines).unwrap();
+        command.arg("--expect").arg(file);
+    }
+    let output = command
+        .output()
+        .expect("python3 runs (it reads recordings with the Python mcap package)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "the Python mcap reader refused {}:\n{stdout}{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_reader_finds_the_producers_bytes_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("interop.mcap");
+    let sent = every_kind_and_a_batch();
+    record(&path, &sent, Duration::ZERO).await;
+    let expected: Vec<(String, String)> = messages_of(&sent)
+        .into_iter()
+        .map(|(topic, payload, _)| (topic, payload))
+        .collect();
+    let printed = read_with_python(&path, Some(&expected));
+    assert!(
+        printed.contains(&format!("read {} messages", expected.len())),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "message_schema={}",
+            vizcast_record::MESSAGE_SCHEMA_ID
+        )),
+        "{printed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_of_the_demo_opens_in_lichtblick_and_foxglove_channel_by_channel() {
+    // The checker is not vacuous: the schema channels used to carry fails it.
+    assert!(
+        vizcast_record::apps::check_channel(
+            "json",
+            Some(("jsonschema", vizcast_record::MESSAGE_SCHEMA.as_bytes()))
+        )
+        .is_err()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.mcap");
+    let mut vizcast = Vizcast::start(&["--demo", "--record", path.to_str().unwrap()]).await;
+    // The demo's message streams (the recording's topics)...
+    let wanted = [
+        "demo/signal/sine",
+        "demo/signal/noise",
+        "demo/control",
+        "demo/imu",
+        "demo/robot",
+        "demo/cloud",
+        "demo/trajectory",
+        "demo/events",
+    ];
+    // ...and the hub's name for one series of each (`values` and other fields are flattened).
+    let series = |stream: &str| match stream {
+        "demo/control" => "demo/control/setpoint".to_owned(),
+        "demo/imu" => "demo/imu/ax".to_owned(),
+        "demo/robot" => "demo/robot/temperature".to_owned(),
+        other => other.to_owned(),
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, streams) = vizcast.get("/api/streams", &[]).await;
+        let streams: serde_json::Value = serde_json::from_str(&streams).unwrap();
+        let names: BTreeSet<String> = streams
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["name"].as_str().map(str::to_owned))
+            .collect();
+        if wanted.iter().all(|w| names.contains(&series(w))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo streams only {names:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        vizcast.stop().await,
+        "vizcast exits cleanly after recording"
+    );
+    assert!(vizcast.stderr.lock().contains("recording finished"));
+
+    let (topics, kinds) = check_channels_open_in_the_apps(&path);
+    for topic in wanted {
+        assert!(topics.contains(topic), "{topic} recorded: {topics:?}");
+    }
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["line", "points", "scalar", "text"].map(str::to_owned)),
+        "every kind the demo sends"
+    );
+    // The protocol's schema is named in the file's metadata instead.
+    assert_eq!(
+        vizcast_metadata(&path)["message_schema"],
+        vizcast_record::MESSAGE_SCHEMA_ID
+    );
+    let printed = read_with_python(&path, None);
+    assert!(printed.starts_with("read "), "{printed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +555,16 @@ async fn bad_files_give_a_clear_error_and_no_panic() {
         .collect();
     record(&path, &frames, Duration::ZERO).await;
     let mut bytes = std::fs::read(&path).unwrap();
-    let middle = bytes.len() / 3;
+    // The middle of the largest chunk's compressed records (not of the file, where the layout
+    // decides what is hit: a message index, which replay does not read, is as likely).
+    let summary = mcap::Summary::read(&bytes).unwrap().expect("a summary");
+    let chunk = summary
+        .chunk_indexes
+        .iter()
+        .max_by_key(|c| c.compressed_size)
+        .unwrap();
+    assert!(chunk.compressed_size > 1024, "{chunk:?}");
+    let middle = usize::try_from(chunk.chunk_start_offset + chunk.chunk_length / 2).unwrap();
     for b in &mut bytes[middle..middle + 64] {
         *b ^= 0x5a;
     }

@@ -8,11 +8,19 @@
 //! reading the file knows exactly where it has holes.
 //!
 //! The writer thread writes one MCAP message per protocol message, on the channel of its stream
-//! (topic = stream name, message encoding `json`, schema `vizcast.message`): the payload is the
-//! message's bytes exactly as the producer sent them, the log time is the hub's receive time, the
+//! (topic = stream name, message encoding `json`, no schema): the payload is the message's bytes
+//! exactly as the producer sent them, the log time is the hub's receive time, the
 //! publish time is the message's `t` (its first for columnar batches), and the sequence number is
 //! the hub's frame number, shared by the messages of one frame (a replay regroups them). It closes
 //! a chunk and flushes at least every `flush_interval` (250 ms), so a crash loses at most that.
+//!
+//! Channels have no schema (schema id 0) because the apps MCAP files are opened in, Lichtblick and
+//! Foxglove, turn a `jsonschema` schema into datatypes and fail the whole channel on what they
+//! cannot type: our protocol schema, whose fields have several shapes (`oneOf`,
+//! `$ref`), is such a schema, and a schema restricted to what they type could declare almost
+//! nothing (`value` is a number, a list or an encoded array; `values` has any keys). Without one,
+//! they parse each message as JSON and plot any path in it. The protocol schema is named in the
+//! `vizcast` metadata record instead (see [`crate::apps`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -28,7 +36,7 @@ use parking_lot::Mutex;
 use vizcast_hub::{Accepted, FrameSink, Hub, unix_now};
 use vizcast_protocol::{RecordingStatus, Time, human_bytes};
 
-use crate::{MESSAGE_SCHEMA, RecordError, nanos};
+use crate::{MESSAGE_SCHEMA_ID, RecordError, nanos};
 
 /// How chunks are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,7 +214,6 @@ impl Recorder {
         });
         let mut thread_state = WriterThread {
             writer,
-            schema: 0,
             channels: HashMap::new(),
             path: path.to_owned(),
             size_probe,
@@ -274,7 +281,6 @@ impl Drop for Recorder {
 /// The writer thread's state.
 struct WriterThread {
     writer: mcap::Writer<BufWriter<File>>,
-    schema: u16,
     channels: HashMap<Box<str>, u16>,
     path: PathBuf,
     size_probe: File,
@@ -289,14 +295,12 @@ impl WriterThread {
     fn begin(&mut self) -> Result<(), RecordError> {
         let path = self.path.clone();
         let mcap_err = |e| RecordError::mcap(&path, e);
-        self.schema = self
-            .writer
-            .add_schema("vizcast.message", "jsonschema", MESSAGE_SCHEMA.as_bytes())
-            .map_err(mcap_err)?;
         let metadata = BTreeMap::from([
             ("version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             ("session".to_owned(), self.hub.session().to_owned()),
             ("started".to_owned(), format!("{:.6}", unix_now())),
+            // The messages' contract, named rather than stored as a channel schema (above).
+            ("message_schema".to_owned(), MESSAGE_SCHEMA_ID.to_owned()),
         ]);
         self.writer
             .write_metadata(&Metadata {
@@ -407,9 +411,10 @@ impl WriterThread {
                         .as_ref()
                         .map_or("scalar", |s| s.kind().as_str());
                     let metadata = BTreeMap::from([("vizcast.kind".to_owned(), kind.to_owned())]);
+                    // Schema id 0: no schema (see the module docs).
                     let id = self
                         .writer
-                        .add_channel(self.schema, &message.stream, "json", &metadata)
+                        .add_channel(0, &message.stream, "json", &metadata)
                         .map_err(|e| RecordError::mcap(&self.path, e))?;
                     self.channels.insert(message.stream.clone(), id);
                     id

@@ -1,5 +1,11 @@
 //! Rewriting a recording cut short (the process was killed, the disk filled up) as a complete
 //! MCAP file with a summary and an index.
+//!
+//! Schemas are copied, but for one kind: a schema that would make Lichtblick and Foxglove fail
+//! the channel of JSON messages it describes ([`apps::check_channel`]), such as the full protocol
+//! schema that older recordings carried on every channel. Those channels are written without
+//! a schema (schema id 0), as the recorder writes them now, so a recovered file opens in the apps
+//! channel by channel; the messages are the same bytes either way.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -9,7 +15,7 @@ use std::path::Path;
 use mcap::records::Record;
 
 use crate::recording::LinearMessages;
-use crate::{RecordError, nanos};
+use crate::{RecordError, apps, nanos};
 
 /// What [`recover`] found and wrote.
 #[derive(Clone, Debug)]
@@ -34,7 +40,10 @@ pub fn recover(input: &Path, output: &Path) -> Result<RecoverReport, RecordError
         ))
         .create(BufWriter::with_capacity(1 << 20, file))
         .map_err(|e| RecordError::mcap(output, e))?;
-    let mut schemas: HashMap<u16, u16> = HashMap::new();
+    // Schemas met in the input, by its ids; written to the output when a channel needs them.
+    let mut schemas: HashMap<u16, (String, String, Vec<u8>)> = HashMap::new();
+    let mut written_schemas: HashMap<u16, u16> = HashMap::new();
+    let mut dropped_schemas = std::collections::BTreeSet::new();
     let mut channels: HashMap<u16, u16> = HashMap::new();
     let mut messages = 0u64;
     let mut cut = None;
@@ -45,16 +54,31 @@ pub fn recover(input: &Path, output: &Path) -> Result<RecoverReport, RecordError
         for record in std::mem::take(&mut reader.records) {
             match record {
                 Record::Schema { header, data } => {
-                    let id = writer
-                        .add_schema(&header.name, &header.encoding, &data)
-                        .map_err(mcap_err)?;
-                    schemas.insert(header.id, id);
+                    schemas.insert(header.id, (header.name, header.encoding, data.into_owned()));
                 }
                 Record::Channel(channel) => {
-                    let schema = if channel.schema_id == 0 {
-                        0
-                    } else {
-                        schemas.get(&channel.schema_id).copied().unwrap_or(0)
+                    // Schema id 0 (no schema, what the recorder writes) stays 0; so does an id
+                    // whose schema record was lost.
+                    let schema = match schemas.get(&channel.schema_id) {
+                        None => 0,
+                        Some((name, encoding, data))
+                            if channel.message_encoding == "json"
+                                && apps::check_channel("json", Some((encoding, data))).is_err() =>
+                        {
+                            dropped_schemas.insert(name.clone());
+                            0
+                        }
+                        Some((name, encoding, data)) => match written_schemas
+                            .get(&channel.schema_id)
+                        {
+                            Some(&id) => id,
+                            None => {
+                                let id =
+                                    writer.add_schema(name, encoding, data).map_err(mcap_err)?;
+                                written_schemas.insert(channel.schema_id, id);
+                                id
+                            }
+                        },
                     };
                     let id = writer
                         .add_channel(
@@ -97,6 +121,10 @@ pub fn recover(input: &Path, output: &Path) -> Result<RecoverReport, RecordError
     );
     if let Some(cut) = &cut {
         metadata.insert("cut".to_owned(), cut.clone());
+    }
+    if !dropped_schemas.is_empty() {
+        let names: Vec<String> = dropped_schemas.into_iter().collect();
+        metadata.insert("dropped_schemas".to_owned(), names.join(","));
     }
     writer
         .write_metadata(&mcap::records::Metadata {

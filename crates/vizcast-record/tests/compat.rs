@@ -80,3 +80,73 @@ fn every_committed_recording_replays_into_a_hub() {
         }
     }
 }
+
+/// Every message of an MCAP file read from the start: (topic, payload).
+fn messages(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    mcap::MessageStream::new(&bytes)
+        .unwrap()
+        .map_while(Result::ok)
+        .map(|m| (m.channel.topic.clone(), m.data.into_owned()))
+        .collect()
+}
+
+#[test]
+fn recovering_an_old_recording_drops_the_schema_the_apps_cannot_parse() {
+    let old =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/cut-short-v0.1.mcap");
+    // Old recordings carry the full protocol schema on every channel: the apps fail on it.
+    let bytes = std::fs::read(&old).unwrap();
+    let channels: Vec<_> = mcap::MessageStream::new(&bytes)
+        .unwrap()
+        .map_while(Result::ok)
+        .map(|m| m.channel)
+        .collect();
+    assert!(channels.iter().all(|c| {
+        let schema = c.schema.as_deref().map(|s| (s.encoding.as_str(), &*s.data));
+        vizcast_record::apps::check_channel(&c.message_encoding, schema).is_err()
+    }));
+
+    let dir = std::env::temp_dir().join(format!("vizcast-compat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixed = dir.join("recovered.mcap");
+    let report = vizcast_record::recover(&old, &fixed).unwrap();
+    assert!(report.cut.is_some(), "the old file ends mid-chunk");
+
+    let bytes = std::fs::read(&fixed).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().expect("a summary");
+    assert!(summary.schemas.is_empty(), "{:?}", summary.schemas);
+    assert!(!summary.channels.is_empty());
+    for channel in summary.channels.values() {
+        assert!(channel.schema.is_none(), "{}", channel.topic);
+        vizcast_record::apps::check_channel(&channel.message_encoding, None).unwrap();
+        assert!(
+            channel.metadata.contains_key("vizcast.kind"),
+            "{}",
+            channel.topic
+        );
+    }
+    let index = summary
+        .metadata_indexes
+        .iter()
+        .find(|m| m.name == "vizcast.recovered")
+        .unwrap();
+    let recovered = mcap::read::metadata(&bytes, index).unwrap().metadata;
+    assert_eq!(recovered["dropped_schemas"], "vizcast.message");
+    // The messages are the same bytes, and the recovered file replays.
+    let copied = messages(&fixed);
+    assert_eq!(copied.len() as u64, report.messages);
+    assert_eq!(copied, messages(&old)[..copied.len()]);
+    let frames = |path: &std::path::Path| -> Vec<String> {
+        Recording::open(path)
+            .unwrap()
+            .frames_from(0)
+            .unwrap()
+            .map_while(Result::ok)
+            .map(|f| f.text)
+            .collect()
+    };
+    assert!(Recording::open(&fixed).unwrap().info().indexed);
+    assert_eq!(frames(&fixed), frames(&old), "the same frames replay");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -89,6 +89,42 @@ fn with_room_in_the_queue_nothing_is_lost() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[test]
+fn channels_carry_no_schema_and_the_metadata_names_the_protocols() {
+    let dir = tempfile_dir();
+    let path = dir.join("apps.mcap");
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let recorder = Recorder::start(hub.clone(), &path, RecorderOptions::default()).unwrap();
+    for frame in [
+        r#"{"stream":"s","t":[1,2],"value":[0.5,0.25]}"#,
+        r##"{"stream":"c","points":[[0,0,0]],"colors":["#ff0000"]}"##,
+        r#"{"stream":"l","line":[[0,0,0],[1,1,1]]}"#,
+        r#"{"stream":"e","text":"hi","level":"info"}"#,
+    ] {
+        hub.ingest(Utf8Bytes::from(frame)).unwrap();
+    }
+    recorder.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let summary = mcap::Summary::read(&bytes).unwrap().unwrap();
+    assert!(summary.schemas.is_empty());
+    assert_eq!(summary.channels.len(), 4);
+    for channel in summary.channels.values() {
+        assert!(channel.schema.is_none(), "{}", channel.topic);
+        vizcast_record::apps::check_channel(&channel.message_encoding, None).unwrap();
+    }
+    let index = summary
+        .metadata_indexes
+        .iter()
+        .find(|m| m.name == "vizcast")
+        .unwrap();
+    let metadata = mcap::read::metadata(&bytes, index).unwrap().metadata;
+    assert_eq!(
+        metadata["message_schema"],
+        vizcast_record::MESSAGE_SCHEMA_ID
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "vizcast-record-test-{}-{}",
