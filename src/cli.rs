@@ -82,6 +82,14 @@ pub struct ServeArgs {
     #[arg(long)]
     pub share: bool,
 
+    /// Serve TLS (`https://`, `wss://`) on the port with this PEM certificate chain.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Viewer token to require when sharing (default: 128 random bits).
     #[arg(
         long,
@@ -172,6 +180,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "30", value_parser = parse_seconds, value_name = "SECS")]
     pub ping_timeout: Duration,
 
+    /// A viewer whose oldest unsent frame is older than this many seconds is behind: it skips
+    /// clouds and line frames that newer ones of the same stream replaced, and keeps every
+    /// scalar sample, event and clear. `never` turns this off.
+    #[arg(long, default_value = "0.1", value_parser = parse_conflate_after, value_name = "SECS")]
+    pub conflate_after: ConflateAfter,
+
     /// Memory budget of the desktop app's plots and 3D data; beyond it the oldest samples go
     /// first, in blocks (browsers and recordings are not affected).
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
@@ -228,6 +242,7 @@ impl ServeArgs {
             max_producers: self.max_producers,
             ping_interval: self.ping_interval,
             ping_timeout: self.ping_timeout,
+            conflate_after: self.conflate_after.0,
             access: Access {
                 viewer_token,
                 ingest_token: self.ingest_token.clone(),
@@ -285,6 +300,26 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
         Ok(Duration::from_secs_f64(secs))
     } else {
         Err(format!("\"{s}\" must be a positive number of seconds"))
+    }
+}
+
+/// `--conflate-after`: how far behind a viewer skips superseded frames; `None`: never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConflateAfter(pub Option<Duration>);
+
+/// Parses `--conflate-after`: seconds (0 conflates as soon as a newer frame waits), or `never`.
+pub fn parse_conflate_after(s: &str) -> Result<ConflateAfter, String> {
+    if s.trim() == "never" {
+        return Ok(ConflateAfter(None));
+    }
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_not_a_number| format!("\"{s}\" is not a number of seconds, nor `never`"))?;
+    if secs.is_finite() && secs >= 0.0 {
+        Ok(ConflateAfter(Some(Duration::from_secs_f64(secs))))
+    } else {
+        Err(format!("\"{s}\" must be zero or more seconds, or `never`"))
     }
 }
 

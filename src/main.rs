@@ -140,6 +140,18 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
         .sharing()
         .then(|| cli.token.clone().unwrap_or_else(|| random_hex(16)));
     let hub = Hub::new(cli.hub_config(token.clone())).map_err(anyhow::Error::msg)?;
+    // A bad certificate or key stops vizcast here, before anything listens.
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(vizcast_hub::Tls::from_pem_files(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
+    if token.is_some() && tls.is_none() {
+        tracing::warn!(
+            "sharing without TLS: the token and the data travel in clear; use --tls-cert and --tls-key on networks you do not trust"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vizcast-io")
@@ -157,7 +169,7 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
                 false
             }
         };
-    let started = runtime.block_on(start(cli, &hub, token.as_deref(), window))?;
+    let started = runtime.block_on(start(cli, &hub, token.as_deref(), tls, window))?;
     let mut replay = match replaying {
         Some(r) => {
             let duration = r.recording.info().duration();
@@ -247,12 +259,21 @@ async fn start(
     cli: &ServeArgs,
     hub: &Arc<Hub>,
     token: Option<&str>,
+    tls: Option<vizcast_hub::Tls>,
     window: bool,
 ) -> anyhow::Result<Started> {
-    let server = Server::bind(hub.clone(), cli.bind_addr())
+    let mut server = Server::bind(hub.clone(), cli.bind_addr())
         .await
         .with_context(|| format!("cannot listen on {}", cli.bind_addr()))?
         .with_files(vizcast_web::FILES);
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    if let Some(tls) = tls {
+        server = server.with_tls(tls);
+    }
     let addr = server.local_addr();
 
     let tcp = match cli.tcp_ingest {
@@ -279,15 +300,15 @@ async fn start(
                 addr.ip().to_string()
             };
             Links {
-                viewer: format!("http://{shown}/?token={token}"),
-                share: Some(format!("http://{host}:{}/?token={token}", addr.port())),
-                producers: format!("ws://{shown}/ingest"),
+                viewer: format!("{http}://{shown}/?token={token}"),
+                share: Some(format!("{http}://{host}:{}/?token={token}", addr.port())),
+                producers: format!("{ws}://{shown}/ingest"),
             }
         }
         None => Links {
-            viewer: format!("http://{shown}/"),
+            viewer: format!("{http}://{shown}/"),
             share: None,
-            producers: format!("ws://{shown}/ingest"),
+            producers: format!("{ws}://{shown}/ingest"),
         },
     };
     let mut out = std::io::stdout().lock();
@@ -311,7 +332,7 @@ async fn start(
     // Last, so that scripts can wait for this line and find everything above it printed.
     writeln!(
         out,
-        "vizcast {} listening on http://{shown}",
+        "vizcast {} listening on {http}://{shown}",
         env!("CARGO_PKG_VERSION")
     )?;
     out.flush()?;

@@ -51,6 +51,9 @@ async fn viewers_are_read_only() {
         ))
         .await
         .unwrap();
+    // The writer is told why; nothing reaches anyone else.
+    let error = writer.control("error").await;
+    assert_eq!(error["code"], "invalid", "{error}");
     let mut producer = vizcast.producer().await;
     producer.send(r#"{"stream":"real","value":1}"#).await;
     assert_eq!(other.data(1).await[0], r#"{"stream":"real","value":1}"#);

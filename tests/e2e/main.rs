@@ -6,6 +6,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod conflation;
 mod desktop;
 mod lifecycle;
 mod mirror;
@@ -15,3 +16,4 @@ mod security;
 mod slow_viewer;
 mod sources;
 mod support;
+mod tls;

@@ -59,7 +59,7 @@ async fn a_viewer_that_never_reads_slows_nobody_and_is_resynced_when_it_resumes(
     let stream = socket.connect(vizcast.addr).await.unwrap();
     let (stalled, _) = tokio_tungstenite::client_async(
         vizcast.ws_url("/ws"),
-        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        Box::new(stream) as Box<dyn crate::support::Io>,
     )
     .await
     .unwrap();

@@ -11,11 +11,11 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long any single expected event may take before the test fails (generous: CI is shared).
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -80,10 +80,12 @@ impl Vizcast {
             let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
             tokio::spawn(async move {
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let listening = line
-                        .split("listening on http://")
-                        .nth(1)
-                        .map(|rest| rest.trim().parse().unwrap());
+                    let listening = line.split("listening on ").nth(1).map(|rest| {
+                        let rest = rest.trim();
+                        let rest = rest.strip_prefix("https://").unwrap_or(rest);
+                        let rest = rest.strip_prefix("http://").unwrap_or(rest);
+                        rest.parse().unwrap()
+                    });
                     stdout.lock().push(line);
                     if let Some(addr) = listening {
                         tx.send(addr).await.ok();
@@ -256,7 +258,12 @@ fn dechunk(body: &str) -> String {
     out
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A byte stream a WebSocket can run over (TCP, TLS, a throttled link).
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// A client WebSocket over any [`Io`].
+pub type Socket = WebSocketStream<Box<dyn Io>>;
 
 /// What a client saw next.
 #[derive(Debug)]
@@ -275,7 +282,21 @@ async fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Socket, tungsten
             HeaderValue::from_str(value).unwrap(),
         );
     }
-    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let uri = request.uri();
+    let addr = format!(
+        "{}:{}",
+        uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']),
+        uri.port_u16().unwrap_or(80)
+    );
+    let handshake = async {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let io: Box<dyn Io> = Box::new(tcp);
+        tokio_tungstenite::client_async(request, io).await
+    };
+    let (socket, _) = tokio::time::timeout(PATIENCE, handshake)
+        .await
+        .unwrap_or_else(|_| panic!("no WebSocket handshake within {PATIENCE:?}"))?;
     Ok(socket)
 }
 
@@ -307,6 +328,14 @@ impl Viewer {
         Ok(Self {
             socket: connect(url, headers).await?,
         })
+    }
+
+    /// Sends a text message (a request).
+    pub async fn send(&mut self, text: &str) {
+        tokio::time::timeout(PATIENCE, self.socket.send(Message::text(text)))
+            .await
+            .expect("the viewer's send went through")
+            .unwrap();
     }
 
     /// The next event.
@@ -375,17 +404,24 @@ pub struct Producer {
 impl Producer {
     /// Connects and reads the hello.
     pub async fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Self, tungstenite::Error> {
-        let mut socket = connect(url, headers).await?;
+        Ok(Self::from_socket(connect(url, headers).await?).await)
+    }
+
+    /// A producer over an upgraded socket; reads the hello.
+    pub async fn from_socket(mut socket: Socket) -> Self {
         match next_event(&mut socket).await {
             Event::Text(text) => assert!(text.contains("\"hello\""), "{text}"),
             other => panic!("expected hello, got {other:?}"),
         }
-        Ok(Self { socket })
+        Self { socket }
     }
 
     /// Sends one text frame.
     pub async fn send(&mut self, frame: &str) {
-        self.socket.send(Message::text(frame)).await.unwrap();
+        tokio::time::timeout(PATIENCE, self.socket.send(Message::text(frame)))
+            .await
+            .expect("the producer's send went through")
+            .unwrap();
     }
 
     /// Sends frames with one flush.

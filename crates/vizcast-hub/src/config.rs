@@ -25,6 +25,9 @@ pub struct HubConfig {
     pub ping_interval: Duration,
     /// A viewer that has not answered (or not accepted a write) for this long is closed.
     pub ping_timeout: Duration,
+    /// A viewer whose oldest unsent frame is older than this is behind: it skips frames that
+    /// newer frames of the same streams superseded (`--conflate-after`; `None`: never).
+    pub conflate_after: Option<Duration>,
     /// Who may connect.
     pub access: Access,
 }
@@ -54,6 +57,8 @@ impl HubConfig {
     pub const DEFAULT_VIEWER_QUEUE_FRAMES: usize = 65_536;
     /// Default for [`HubConfig::max_viewers`].
     pub const DEFAULT_MAX_VIEWERS: usize = 512;
+    /// Default for [`HubConfig::conflate_after`]: 100 ms.
+    pub const DEFAULT_CONFLATE_AFTER: Duration = Duration::from_millis(100);
     /// Default for [`HubConfig::max_producers`].
     pub const DEFAULT_MAX_PRODUCERS: usize = 128;
 
@@ -93,6 +98,7 @@ impl Default for HubConfig {
             max_producers: Self::DEFAULT_MAX_PRODUCERS,
             ping_interval: Duration::from_secs(10),
             ping_timeout: Duration::from_secs(30),
+            conflate_after: Some(Self::DEFAULT_CONFLATE_AFTER),
             access: Access {
                 loopback_hosts_only: true,
                 ..Access::default()

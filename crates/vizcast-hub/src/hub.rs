@@ -15,11 +15,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vizcast_protocol::{
-    Control, FrameError, Message, PROTOCOL_VERSION, RecordingStatus, ReplayStatus, parse_frame,
+    Control, FrameError, Message, PROTOCOL_VERSION, RecordingStatus, ReplayStatus, Subscription,
+    parse_frame,
 };
 
 use crate::config::{HubConfig, random_hex};
-use crate::log::Lagged;
+use crate::log::{Lagged, ReadOptions, ReadOutcome};
 use crate::state::{AdmitError, HistoryStats, State, StreamStats, Totals};
 
 /// Most frames a viewer takes from the log at once (one socket flush).
@@ -120,6 +121,41 @@ pub struct Client {
     pub lagged: AtomicU64,
     /// Viewer: sequence number of the next frame it needs.
     pub cursor: AtomicU64,
+    /// Viewer: frames skipped because newer frames of their streams superseded them.
+    pub conflated_frames: AtomicU64,
+    /// Viewer: their bytes.
+    pub conflated_bytes: AtomicU64,
+    /// Viewer: frames not sent because it does not subscribe to their streams.
+    pub filtered_frames: AtomicU64,
+    /// Viewer: their bytes.
+    pub filtered_bytes: AtomicU64,
+    /// Viewer: bytes sent per second over the last tick (`f64` bits).
+    pub bytes_per_s: AtomicU64,
+    /// `bytes` at the last tick.
+    prev_bytes: AtomicU64,
+    /// Viewer: frames conflated, by stream (at most `--max-streams` entries).
+    pub conflated_streams: Mutex<BTreeMap<Arc<str>, u64>>,
+    /// Viewer: its subscription's patterns (`*`: everything).
+    pub subscription: Mutex<Vec<String>>,
+}
+
+impl Client {
+    /// Bytes sent per second over the last second.
+    pub fn send_rate(&self) -> f64 {
+        f64::from_bits(self.bytes_per_s.load(Ordering::Relaxed))
+    }
+
+    /// Frames conflated by stream, most first.
+    pub fn conflated_by_stream(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .conflated_streams
+            .lock()
+            .iter()
+            .map(|(name, n)| (name.to_string(), *n))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
 }
 
 /// Removes a client from the registry when its connection ends.
@@ -377,22 +413,6 @@ impl Hub {
         self.reset_at.load(Ordering::Relaxed)
     }
 
-    /// Live frames from `cursor` up to (not including) `end`.
-    pub(crate) fn read_until(
-        &self,
-        cursor: u64,
-        end: u64,
-        out: &mut Vec<Utf8Bytes>,
-    ) -> Result<(), Lagged> {
-        let frames = usize::try_from(end.saturating_sub(cursor))
-            .unwrap_or(usize::MAX)
-            .min(BATCH_FRAMES);
-        self.state
-            .read()
-            .log
-            .read_from(cursor, frames, BATCH_BYTES, out)
-    }
-
     /// Sets (or clears) the recording part of the status every viewer is sent.
     pub fn set_recording_status(&self, recording: Option<RecordingStatus>) {
         let mut parts = self.status_parts.lock();
@@ -475,6 +495,14 @@ impl Hub {
             dropped_bytes: AtomicU64::new(0),
             lagged: AtomicU64::new(0),
             cursor: AtomicU64::new(0),
+            conflated_frames: AtomicU64::new(0),
+            conflated_bytes: AtomicU64::new(0),
+            filtered_frames: AtomicU64::new(0),
+            filtered_bytes: AtomicU64::new(0),
+            bytes_per_s: AtomicU64::new(0),
+            prev_bytes: AtomicU64::new(0),
+            conflated_streams: Mutex::new(BTreeMap::new()),
+            subscription: Mutex::new(vec!["*".to_owned()]),
         });
         self.clients.lock().insert(client.id, client.clone());
         Some(ClientGuard {
@@ -488,28 +516,61 @@ impl Hub {
         self.head.subscribe()
     }
 
-    /// A new viewer's snapshot: the history, then the cursor and byte offset live frames start at,
-    /// and the epoch it belongs to.
-    pub(crate) fn join(&self, out: &mut Vec<Utf8Bytes>) -> (u64, u64, u64) {
+    /// A new viewer's snapshot of what `subscription` wants: the history, then the cursor and
+    /// byte offset live frames start at, and the epoch it belongs to.
+    pub(crate) fn join(
+        &self,
+        subscription: &Subscription,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> (u64, u64, u64) {
         let state = self.state.read();
-        let cursor = state.snapshot(out);
+        let cursor = state.snapshot(subscription, out);
         (cursor, state.log.total_bytes(), self.epoch())
     }
 
-    /// Live frames from `cursor` on (a socket's worth).
-    pub(crate) fn read(&self, cursor: u64, out: &mut Vec<Utf8Bytes>) -> Result<(), Lagged> {
-        self.state
-            .read()
-            .log
-            .read_from(cursor, BATCH_FRAMES, BATCH_BYTES, out)
+    /// The history before `cursor` that a viewer changing its subscription from `old` to `new`
+    /// has not been sent.
+    pub(crate) fn snapshot_added(
+        &self,
+        cursor: u64,
+        old: &Subscription,
+        new: &Subscription,
+        out: &mut Vec<Utf8Bytes>,
+    ) {
+        self.state.read().snapshot_added(cursor, old, new, out);
+    }
+
+    /// Live frames from `cursor` on (a socket's worth, before `until`), as `subscription` and
+    /// conflation allow.
+    pub(crate) fn read(
+        &self,
+        cursor: u64,
+        until: u64,
+        subscription: &Subscription,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> Result<ReadOutcome, Lagged> {
+        let options = ReadOptions {
+            subscription,
+            conflate_after: self.config.conflate_after,
+            max_frames: BATCH_FRAMES,
+            max_bytes: BATCH_BYTES,
+            until,
+        };
+        self.state.read().log.read(cursor, &options, out)
     }
 
     /// For a viewer that lagged at `cursor` (byte offset `offset`): skips it to the live edge and
-    /// puts the latest state among the skipped frames in `out`.
-    pub(crate) fn resync(&self, cursor: u64, offset: u64, out: &mut Vec<Utf8Bytes>) -> Resync {
+    /// puts the latest state among the skipped frames that `subscription` wants in `out`.
+    pub(crate) fn resync(
+        &self,
+        cursor: u64,
+        offset: u64,
+        subscription: &Subscription,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> Resync {
         let state = self.state.read();
         let next = state.log.next_seq();
-        state.pinned_between(cursor, next, out);
+        state.pinned_between(cursor, next, subscription, out);
         Resync {
             cursor: next,
             offset: state.log.total_bytes(),
@@ -560,6 +621,17 @@ impl Hub {
                 rates.bytes = (totals.bytes - rates.last.bytes) as f64 / dt;
                 rates.samples = (totals.samples - rates.last.samples) as f64 / dt;
                 state.tick(dt);
+            }
+        }
+        if let Some(at) = rates.at {
+            let dt = now.duration_since(at).as_secs_f64();
+            if dt > 0.0 {
+                for client in self.clients.lock().values() {
+                    let bytes = client.bytes.load(Ordering::Relaxed);
+                    let prev = client.prev_bytes.swap(bytes, Ordering::Relaxed);
+                    let rate = bytes.saturating_sub(prev) as f64 / dt;
+                    client.bytes_per_s.store(rate.to_bits(), Ordering::Relaxed);
+                }
             }
         }
         rates.last = totals;

@@ -9,12 +9,14 @@
 //! - [`Server`] (`server.rs`): the HTTP listener with `/`, `/ws`, `/ingest`, `/api/*`, `/healthz`.
 //! - `viewer.rs` and `producer.rs`: one connection each.
 //! - [`sources`]: JSON lines over TCP and standard input.
+//! - `listener.rs`: the listening socket, plain or TLS ([`Tls`]), and socket options.
 //! - `access.rs`: tokens, `Origin` and `Host` checks.
 //! - [`HubConfig`] (`config.rs`): limits and defaults.
 
 mod access;
 mod config;
 mod hub;
+mod listener;
 mod log;
 mod producer;
 mod server;
@@ -29,5 +31,6 @@ pub use hub::{
     Accepted, Client, ClientGuard, FrameSink, Hub, HubStats, IngestError, Rates, Role,
     StreamSummary, unix_now,
 };
+pub use listener::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, Tls};
 pub use server::{Server, StaticFile, router};
 pub use state::{AdmitError, HistoryStats, StreamStats, Totals};

@@ -7,8 +7,11 @@
 //! of the ring is more than a whole queue behind, and is [`Lagged`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
+use vizcast_protocol::Subscription;
 
 /// A viewer asked for frames that are no longer in the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,11 +20,95 @@ pub struct Lagged {
     pub first_available: u64,
 }
 
+/// The streams a frame's messages are about (names shared with the hub's stream table).
+#[derive(Clone, Debug)]
+pub enum Streams {
+    /// A single message, or a batch about one stream.
+    One(Arc<str>),
+    /// A batch about several streams, each once.
+    Many(Arc<[Arc<str>]>),
+}
+
+impl Streams {
+    /// The names, each once.
+    pub fn iter(&self) -> std::slice::Iter<'_, Arc<str>> {
+        match self {
+            Self::One(name) => std::slice::from_ref(name).iter(),
+            Self::Many(names) => names.iter(),
+        }
+    }
+
+    /// Whether a viewer with `subscription` wants the frame (any of its streams matches).
+    pub fn wanted(&self, subscription: &Subscription) -> bool {
+        subscription.is_all() || self.iter().any(|name| subscription.matches(name))
+    }
+}
+
+/// A frame as the log receives it.
+#[derive(Debug)]
+pub struct LogFrame {
+    /// The frame, byte for byte.
+    pub text: Utf8Bytes,
+    /// Its streams.
+    pub streams: Streams,
+    /// How many of its parts newer frames may supersede (clouds, line bases and appends), or
+    /// `None` when some part of it never is (scalar samples, text, `clear`).
+    pub supersedable: Option<u32>,
+}
+
+/// A frame in the ring.
+#[derive(Debug)]
+struct Entry {
+    text: Utf8Bytes,
+    /// Running total of bytes up to and including this frame.
+    end: u64,
+    /// When it was appended.
+    at: Instant,
+    streams: Streams,
+    /// Parts not superseded yet; [`NEVER`] for frames that are never skipped.
+    live: u32,
+}
+
+/// [`Entry::live`] of a frame that conflation never skips.
+const NEVER: u32 = u32::MAX;
+
+/// Most entries one read looks at (sent, conflated or not subscribed), so that a read lock is
+/// held for a bounded time.
+const SCAN_LIMIT: usize = 4096;
+
+/// How a viewer reads: what it wants, and whether it may skip superseded frames.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOptions<'a> {
+    /// Its subscription.
+    pub subscription: &'a Subscription,
+    /// When the oldest frame it has yet to receive is older than this, it is behind, and skips
+    /// frames that newer frames of the same streams superseded. `None`: never.
+    pub conflate_after: Option<Duration>,
+    /// Most frames to return.
+    pub max_frames: usize,
+    /// Most bytes to return (past the first frame).
+    pub max_bytes: usize,
+    /// Read no frame at or past this sequence number.
+    pub until: u64,
+}
+
+/// What one read did, besides the frames it returned.
+#[derive(Debug, Default)]
+pub struct ReadOutcome {
+    /// The cursor after the read: every frame before it was sent, conflated or not subscribed.
+    pub cursor: u64,
+    /// Bytes of all frames the cursor moved past.
+    pub scanned_bytes: u64,
+    /// Frames not sent because the viewer does not subscribe to them, and their bytes.
+    pub filtered: (u64, u64),
+    /// Frames skipped as superseded: their streams and sizes.
+    pub conflated: Vec<(Streams, u64)>,
+}
+
 /// A ring of recent frames, addressed by sequence number.
 #[derive(Debug)]
 pub struct LiveLog {
-    /// Frames with the running total of bytes up to and including each.
-    entries: VecDeque<(Utf8Bytes, u64)>,
+    entries: VecDeque<Entry>,
     /// Sequence number of `entries[0]`.
     first_seq: u64,
     /// Bytes in `entries`.
@@ -51,21 +138,47 @@ impl LiveLog {
     }
 
     /// Appends a frame (it gets [`LiveLog::next_seq`]) and evicts the oldest beyond the limits.
-    pub fn push(&mut self, frame: Utf8Bytes) {
-        self.total_bytes += frame.len() as u64;
-        self.bytes += frame.len();
-        self.entries.push_back((frame, self.total_bytes));
+    pub fn push(&mut self, frame: LogFrame) {
+        self.total_bytes += frame.text.len() as u64;
+        self.bytes += frame.text.len();
+        self.entries.push_back(Entry {
+            end: self.total_bytes,
+            at: Instant::now(),
+            live: frame.supersedable.map_or(NEVER, |n| n.min(NEVER - 1)),
+            text: frame.text,
+            streams: frame.streams,
+        });
         while self.entries.len() > 1
             && (self.entries.len() > self.max_frames || self.bytes > self.max_bytes)
         {
-            if let Some((old, _)) = self.entries.pop_front() {
-                self.bytes -= old.len();
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes -= old.text.len();
                 self.first_seq += 1;
             }
         }
     }
 
-    /// Frames from `cursor` on, at most `max_frames` of them and, past the first, `max_bytes` in all.
+    /// Whether frame `seq` is still in the ring.
+    pub fn contains(&self, seq: u64) -> bool {
+        seq >= self.first_seq && seq < self.next_seq()
+    }
+
+    /// One part of frame `seq` was superseded by a newer frame; at none left, viewers that are
+    /// behind skip it.
+    pub fn supersede(&mut self, seq: u64) {
+        let Some(index) = seq.checked_sub(self.first_seq) else {
+            return;
+        };
+        if let Some(entry) = self.entries.get_mut(index as usize)
+            && entry.live != NEVER
+        {
+            entry.live = entry.live.saturating_sub(1);
+        }
+    }
+
+    /// Frames from `cursor` on, at most `max_frames` of them and, past the first, `max_bytes` in
+    /// all (every frame: no subscription, no conflation).
+    #[cfg(test)]
     pub fn read_from(
         &self,
         cursor: u64,
@@ -73,21 +186,68 @@ impl LiveLog {
         max_bytes: usize,
         out: &mut Vec<Utf8Bytes>,
     ) -> Result<(), Lagged> {
+        let all = Subscription::all();
+        let options = ReadOptions {
+            subscription: &all,
+            conflate_after: None,
+            max_frames,
+            max_bytes,
+            until: u64::MAX,
+        };
+        self.read(cursor, &options, out).map(drop)
+    }
+
+    /// Frames from `cursor` on that the viewer wants, as `options` say; see [`ReadOutcome`].
+    pub fn read(
+        &self,
+        cursor: u64,
+        options: &ReadOptions<'_>,
+        out: &mut Vec<Utf8Bytes>,
+    ) -> Result<ReadOutcome, Lagged> {
         if cursor < self.first_seq {
             return Err(Lagged {
                 first_available: self.first_seq,
             });
         }
         let start = (cursor - self.first_seq) as usize;
-        let mut bytes = 0;
-        for (frame, _) in self.entries.iter().skip(start).take(max_frames) {
-            if !out.is_empty() && bytes + frame.len() > max_bytes {
+        let mut outcome = ReadOutcome {
+            cursor,
+            ..ReadOutcome::default()
+        };
+        let behind = options.conflate_after.is_some_and(|after| {
+            self.entries
+                .get(start)
+                .is_some_and(|e| e.at.elapsed() >= after)
+        });
+        let all = options.subscription.is_all();
+        let (mut frames, mut bytes) = (0, 0);
+        for entry in self.entries.iter().skip(start).take(SCAN_LIMIT) {
+            if outcome.cursor >= options.until {
                 break;
             }
-            bytes += frame.len();
-            out.push(frame.clone());
+            let len = entry.text.len();
+            if !all && !entry.streams.wanted(options.subscription) {
+                outcome.filtered.0 += 1;
+                outcome.filtered.1 += len as u64;
+            } else if entry.live == 0 && behind {
+                outcome.conflated.push((entry.streams.clone(), len as u64));
+            } else if entry.live == 0 && options.conflate_after.is_some() && outcome.cursor > cursor
+            {
+                // A superseded frame of a viewer that is not behind: the next read judges it
+                // when it is the oldest unsent frame, so it is sent only while it is fresh.
+                break;
+            } else {
+                if frames == options.max_frames || (frames > 0 && bytes + len > options.max_bytes) {
+                    break;
+                }
+                frames += 1;
+                bytes += len;
+                out.push(entry.text.clone());
+            }
+            outcome.cursor += 1;
+            outcome.scanned_bytes += len as u64;
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// How far behind a viewer at `cursor` is: (frames, bytes) it has yet to receive.
@@ -101,9 +261,8 @@ impl LiveLog {
             // Off the ring: at least everything that is in it.
             self.bytes as u64
         } else {
-            let index = (cursor - self.first_seq) as usize;
-            let (frame, end) = &self.entries[index];
-            self.total_bytes - (end - frame.len() as u64)
+            let entry = &self.entries[(cursor - self.first_seq) as usize];
+            self.total_bytes - (entry.end - entry.text.len() as u64)
         };
         (frames, bytes)
     }
@@ -123,8 +282,12 @@ impl LiveLog {
 mod tests {
     use super::*;
 
-    fn frame(n: usize) -> Utf8Bytes {
-        Utf8Bytes::from("x".repeat(n))
+    fn frame(n: usize) -> LogFrame {
+        LogFrame {
+            text: Utf8Bytes::from("x".repeat(n)),
+            streams: Streams::One("s".into()),
+            supersedable: None,
+        }
     }
 
     #[test]

@@ -12,12 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use serde::Deserialize;
 use tokio::net::TcpListener;
+use vizcast_protocol::Subscription;
 
 use crate::access::Route;
 use crate::hub::{Hub, Role};
+use crate::listener::{HubListener, Peer, Tls};
 use crate::{producer, viewer};
 
 /// Extra bytes the WebSocket write buffer may hold beyond one batch (one flush).
@@ -46,6 +47,7 @@ pub struct Server {
     listener: TcpListener,
     addr: SocketAddr,
     files: &'static [StaticFile],
+    tls: Option<Tls>,
 }
 
 impl Server {
@@ -58,7 +60,15 @@ impl Server {
             listener,
             addr,
             files: &[],
+            tls: None,
         })
+    }
+
+    /// Serves TLS only (`https://`, `wss://`) on the same port.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Serves `files` too (the browser viewer); the file at `/` is the page.
@@ -90,16 +100,11 @@ impl Server {
             })
         };
         let app = router(hub.clone(), self.files);
-        let listener = self.listener.tap_io(|tcp| {
-            tcp.set_nodelay(true).ok();
-        });
         let shutdown = hub.shutdown_token();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+        let listener = HubListener::start(self.listener, self.tls, shutdown.clone())?;
+        axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
         ticker.abort();
         if !hub.wait_closed(Duration::from_secs(3)).await {
             tracing::warn!("some connections did not close in time");
@@ -200,7 +205,7 @@ struct TokenQuery {
 /// Applies the access rules of `route`: token, `Host`, and `Origin` for WebSocket upgrades.
 async fn check_access(
     State((hub, route)): State<(Arc<Hub>, Route)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Query(query): Query<TokenQuery>,
     request: Request,
     next: Next,
@@ -230,13 +235,31 @@ fn upgrade_config(ws: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade 
         .max_write_buffer_size(crate::hub::BATCH_BYTES + max_message + WRITE_BUFFER)
 }
 
+#[derive(Deserialize)]
+struct ViewerQuery {
+    /// Subscription patterns, comma-separated.
+    streams: Option<String>,
+}
+
 async fn viewer_upgrade(
     State(hub): State<Arc<Hub>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Query(query): Query<ViewerQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    // Viewers are read-only: they have nothing big to send.
-    let ws = upgrade_config(ws, 64 * 1024)
+    let subscription = match query.streams.as_deref() {
+        None => Subscription::all(),
+        Some(streams) => match Subscription::from_query(streams, &hub.config().limits) {
+            Ok(subscription) => subscription,
+            Err(err) => {
+                tracing::info!(%peer, "refused a viewer: {err}");
+                return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response();
+            }
+        },
+    };
+    // Viewers are read-only: all they may send is a `subscribe` request (at most 64 KiB, checked
+    // with a clear error; what is larger than 1 MiB closes the connection).
+    let ws = upgrade_config(ws, 1 << 20)
         .read_buffer_size(4 * 1024)
         .max_write_buffer_size(
             crate::hub::BATCH_BYTES + hub.config().limits.max_frame_bytes + WRITE_BUFFER,
@@ -247,7 +270,7 @@ async fn viewer_upgrade(
         match hub.register(Role::Viewer, peer.to_string()) {
             Some(guard) => {
                 tracing::debug!(%peer, "viewer connected");
-                viewer::run(hub, socket, guard).await;
+                viewer::run(hub, socket, guard, subscription).await;
             }
             None => {
                 let max = hub.config().max_viewers;
@@ -260,7 +283,7 @@ async fn viewer_upgrade(
 
 async fn producer_upgrade(
     State(hub): State<Arc<Hub>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     ws: WebSocketUpgrade,
 ) -> Response {
     // The WebSocket library clears its read buffer before each read: keep it moderate.
@@ -335,6 +358,19 @@ async fn api_stats(State(hub): State<Arc<Hub>>) -> Response {
                         value["dropped_frames"] = c.dropped_frames.load(Ordering::Relaxed).into();
                         value["dropped_bytes"] = c.dropped_bytes.load(Ordering::Relaxed).into();
                         value["lagged"] = c.lagged.load(Ordering::Relaxed).into();
+                        value["bytes_per_s"] = c.send_rate().into();
+                        value["conflated_frames"] =
+                            c.conflated_frames.load(Ordering::Relaxed).into();
+                        value["conflated_bytes"] = c.conflated_bytes.load(Ordering::Relaxed).into();
+                        value["conflated_by_stream"] = c
+                            .conflated_by_stream()
+                            .into_iter()
+                            .map(|(name, n)| (name, n.into()))
+                            .collect::<serde_json::Map<_, _>>()
+                            .into();
+                        value["filtered_frames"] = c.filtered_frames.load(Ordering::Relaxed).into();
+                        value["filtered_bytes"] = c.filtered_bytes.load(Ordering::Relaxed).into();
+                        value["subscription"] = c.subscription.lock().clone().into();
                     }
                     Role::Producer => {
                         value["rejected"] = c.dropped_frames.load(Ordering::Relaxed).into();

@@ -11,13 +11,14 @@
 //!
 //! Frames are identified by their sequence number, which is the order the hub accepted them in.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use vizcast_protocol::{Kind, Message, Shape};
+use vizcast_protocol::{Kind, Message, Shape, Subscription};
 
-use crate::log::LiveLog;
+use crate::log::{LiveLog, LogFrame, Streams};
 
 /// Why an otherwise valid frame was refused by the hub.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +94,7 @@ struct Stream {
 #[derive(Debug)]
 struct HistFrame {
     text: Utf8Bytes,
+    streams: Streams,
     /// Parts of the frame not superseded yet; the frame is dropped at 0.
     live: u32,
     /// Slots pointing at this frame; it is not evicted by age while > 0.
@@ -135,6 +137,7 @@ macro_rules! hist {
     ($state:ident) => {
         Hist {
             frames: &mut $state.frames,
+            log: &mut $state.log,
             evictable: &mut $state.evictable,
             bytes: &mut $state.history_bytes,
             pinned_bytes: &mut $state.pinned_bytes,
@@ -159,6 +162,9 @@ pub struct State {
     pub totals: Totals,
     /// Reused to build series names without allocating.
     scratch: String,
+    /// Message stream names, shared by the log's and the history's frames (bounded: emptied when
+    /// it outgrows `4 × max_streams`).
+    names: HashMap<Box<str>, Arc<str>>,
 }
 
 impl State {
@@ -181,6 +187,7 @@ impl State {
             max_streams,
             totals: Totals::default(),
             scratch: String::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -192,6 +199,36 @@ impl State {
         self.history_bytes = 0;
         self.pinned_bytes = 0;
         self.streams.clear();
+        self.names.clear();
+    }
+
+    /// The shared name of a message stream.
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.names.get(name) {
+            return shared.clone();
+        }
+        if self.names.len() >= 4 * self.max_streams {
+            self.names.clear();
+        }
+        let shared: Arc<str> = name.into();
+        self.names.insert(name.into(), shared.clone());
+        shared
+    }
+
+    /// The streams of a frame's messages, each once.
+    fn frame_streams(&mut self, messages: &[Message]) -> Streams {
+        let first = messages.first().map_or("", |m| &*m.stream);
+        if messages.iter().all(|m| &*m.stream == first) {
+            return Streams::One(self.intern(first));
+        }
+        let mut names: Vec<Arc<str>> = Vec::new();
+        for message in messages {
+            if !names.iter().any(|n| **n == *message.stream) {
+                let name = self.intern(&message.stream);
+                names.push(name);
+            }
+        }
+        Streams::Many(names.into())
     }
 
     /// Sequence number of the newest frame (0 before the first).
@@ -211,7 +248,20 @@ impl State {
     ) -> Result<(u64, u64), AdmitError> {
         self.admit(messages)?;
         let seq = self.log.next_seq();
-        self.log.push(text.clone());
+        let streams = self.frame_streams(messages);
+        // Only clouds and lines are ever superseded: a frame with anything else is never skipped.
+        let supersedable = messages
+            .iter()
+            .all(|m| {
+                m.scalars.is_empty() && matches!(m.shape, Some(Shape::Points(_) | Shape::Line(_)))
+            })
+            .then_some(messages.len() as u32)
+            .filter(|&n| n > 0);
+        self.log.push(LogFrame {
+            text: text.clone(),
+            streams: streams.clone(),
+            supersedable,
+        });
         self.totals.frames += 1;
         self.totals.messages += messages.len() as u64;
         self.totals.bytes += text.len() as u64;
@@ -225,6 +275,7 @@ impl State {
             seq,
             HistFrame {
                 text,
+                streams,
                 live: units.max(1),
                 pins: 0,
             },
@@ -280,16 +331,19 @@ impl State {
                     if slots.appends.back() != Some(&seq) {
                         slots.appends.push_back(seq);
                     }
-                    // Appends that aged out of the history no longer need superseding.
+                    // Appends that aged out of the history and the live log no longer need
+                    // superseding.
                     while slots
                         .appends
                         .front()
-                        .is_some_and(|s| !h.frames.contains_key(s))
+                        .is_some_and(|s| !h.frames.contains_key(s) && !h.log.contains(*s))
                     {
                         slots.appends.pop_front();
                     }
-                    if slots.appends.len() > 2 * h.frames.len() + 64 {
-                        slots.appends.retain(|s| h.frames.contains_key(s));
+                    if slots.appends.len() > 2 * (h.frames.len() + h.log.len().0) + 64 {
+                        slots
+                            .appends
+                            .retain(|s| h.frames.contains_key(s) || h.log.contains(*s));
                     }
                     h.set(&mut slots.line_last, seq);
                 }
@@ -380,23 +434,51 @@ impl State {
         forced
     }
 
-    /// Everything a new viewer needs, in order: the history (with pinned state), and the sequence
-    /// number of the first live frame after it.
-    pub fn snapshot(&self, out: &mut Vec<Utf8Bytes>) -> u64 {
-        out.extend(self.frames.values().map(|f| f.text.clone()));
+    /// Everything a new viewer with `subscription` needs, in order: the history (with pinned
+    /// state), and the sequence number of the first live frame after it.
+    pub fn snapshot(&self, subscription: &Subscription, out: &mut Vec<Utf8Bytes>) -> u64 {
+        out.extend(
+            self.frames
+                .values()
+                .filter(|f| f.streams.wanted(subscription))
+                .map(|f| f.text.clone()),
+        );
         self.log.next_seq()
     }
 
+    /// For a viewer at `cursor` that changed its subscription from `old` to `new`: the history
+    /// before `cursor` that `new` wants and `old` did not (what it has not been sent), in order.
+    pub fn snapshot_added(
+        &self,
+        cursor: u64,
+        old: &Subscription,
+        new: &Subscription,
+        out: &mut Vec<Utf8Bytes>,
+    ) {
+        out.extend(
+            self.frames
+                .range(..cursor)
+                .filter(|(_, f)| f.streams.wanted(new) && !f.streams.wanted(old))
+                .map(|(_, f)| f.text.clone()),
+        );
+    }
+
     /// The latest state among frames with sequence numbers in `from..to` (those a lagging viewer
-    /// skipped), in order.
-    pub fn pinned_between(&self, from: u64, to: u64, out: &mut Vec<Utf8Bytes>) {
+    /// skipped) that `subscription` wants, in order.
+    pub fn pinned_between(
+        &self,
+        from: u64,
+        to: u64,
+        subscription: &Subscription,
+        out: &mut Vec<Utf8Bytes>,
+    ) {
         if from >= to {
             return;
         }
         out.extend(
             self.frames
                 .range(from..to)
-                .filter(|(_, f)| f.pins > 0)
+                .filter(|(_, f)| f.pins > 0 && f.streams.wanted(subscription))
                 .map(|(_, f)| f.text.clone()),
         );
     }
@@ -451,6 +533,7 @@ fn stream_entry<'a>(streams: &'a mut BTreeMap<Box<str>, Stream>, name: &str) -> 
 /// Pin bookkeeping over the history's frames.
 struct Hist<'a> {
     frames: &'a mut BTreeMap<u64, HistFrame>,
+    log: &'a mut LiveLog,
     evictable: &'a mut BTreeSet<u64>,
     bytes: &'a mut usize,
     pinned_bytes: &'a mut usize,
@@ -523,8 +606,10 @@ impl Hist<'_> {
         }
     }
 
-    /// One part of frame `seq` is superseded; the frame goes when none is left.
+    /// One part of frame `seq` is superseded; the frame leaves the history when none is left,
+    /// and viewers that are behind skip it.
     fn supersede(&mut self, seq: u64) {
+        self.log.supersede(seq);
         let Some(frame) = self.frames.get_mut(&seq) else {
             return;
         };
@@ -559,7 +644,7 @@ mod tests {
 
     fn snapshot(state: &State) -> Vec<String> {
         let mut out = Vec::new();
-        state.snapshot(&mut out);
+        state.snapshot(&Subscription::all(), &mut out);
         out.iter().map(|f| f.as_str().to_owned()).collect()
     }
 
@@ -687,9 +772,91 @@ mod tests {
         push(&mut s, r#"{"stream":"c","points":[[1,1,1]]}"#);
         let last = push(&mut s, r#"{"stream":"a","value":3}"#);
         let mut out = Vec::new();
-        s.pinned_between(first, last, &mut out);
+        s.pinned_between(first, last, &Subscription::all(), &mut out);
         let out: Vec<&str> = out.iter().map(Utf8Bytes::as_str).collect();
         assert_eq!(out, [r#"{"stream":"c","points":[[1,1,1]]}"#]);
+    }
+
+    /// Reads everything from `cursor` as a viewer that is behind, with `subscription`.
+    fn read_behind(s: &State, cursor: u64, subscription: &[&str]) -> (Vec<String>, Vec<String>) {
+        let subscription = Subscription::new(subscription, &Limits::default()).unwrap();
+        let options = crate::log::ReadOptions {
+            subscription: &subscription,
+            conflate_after: Some(std::time::Duration::ZERO),
+            max_frames: 1000,
+            max_bytes: 1 << 20,
+            until: u64::MAX,
+        };
+        let mut out = Vec::new();
+        let outcome = s.log.read(cursor, &options, &mut out).unwrap();
+        let sent = out.iter().map(|f| f.as_str().to_owned()).collect();
+        let conflated = outcome
+            .conflated
+            .iter()
+            .flat_map(|(streams, _)| streams.iter().map(ToString::to_string))
+            .collect();
+        (sent, conflated)
+    }
+
+    #[test]
+    fn a_viewer_behind_skips_only_superseded_clouds_and_lines() {
+        let mut s = state(1 << 20);
+        let frames = [
+            r#"{"stream":"c","points":[[0,0,0]]}"#,
+            r#"{"stream":"a","value":1}"#,
+            r#"{"stream":"p","line":[[0,0,0]]}"#,
+            r#"{"stream":"p","line":[[1,0,0]],"append":true}"#,
+            r#"[{"stream":"c","points":[[1,1,1]]},{"stream":"d","points":[]}]"#,
+            r#"{"stream":"e","text":"hi"}"#,
+            r#"{"stream":"c","points":[[2,2,2]],"v":3}"#,
+            r#"{"stream":"p","line":[[5,5,5]]}"#,
+            r#"{"stream":"c","points":[[3,3,3]]}"#,
+            r#"{"stream":"a","value":2}"#,
+        ];
+        let first = push(&mut s, frames[0]);
+        for frame in &frames[1..] {
+            push(&mut s, frame);
+        }
+        let (sent, conflated) = read_behind(&s, first, &["*"]);
+        // The first cloud, the old line base and its append are superseded. The batch is kept
+        // (its "d" part is current); so is the cloud with a scalar in it.
+        assert_eq!(
+            sent,
+            [
+                frames[1], frames[4], frames[5], frames[6], frames[7], frames[8], frames[9]
+            ]
+        );
+        assert_eq!(conflated, ["c", "p", "p"]);
+        // A viewer that keeps up gets everything.
+        let mut out = Vec::new();
+        s.log.read_from(first, 1000, 1 << 20, &mut out).unwrap();
+        assert_eq!(out.len(), frames.len());
+        // Subscriptions filter whole frames, by any of their messages' streams.
+        let (sent, _) = read_behind(&s, first, &["d", "e"]);
+        assert_eq!(sent, [frames[4], frames[5]]);
+        let (sent, _) = read_behind(&s, first, &["!c"]);
+        assert_eq!(
+            sent,
+            [frames[1], frames[4], frames[5], frames[7], frames[9]]
+        );
+    }
+
+    #[test]
+    fn clouds_superseded_after_leaving_the_history_are_still_skipped_live() {
+        // A history too small for two clouds: the old one leaves it by budget, not by supersede.
+        let mut s = State::new(1000, 1 << 20, 40, 100);
+        let first = push(&mut s, r#"{"stream":"c","points":[[0,0,0]]}"#);
+        push(&mut s, r#"{"stream":"a","value":1}"#);
+        push(&mut s, r#"{"stream":"c","points":[[1,1,1]]}"#);
+        let (sent, conflated) = read_behind(&s, first, &["*"]);
+        assert_eq!(
+            sent,
+            [
+                r#"{"stream":"a","value":1}"#,
+                r#"{"stream":"c","points":[[1,1,1]]}"#
+            ]
+        );
+        assert_eq!(conflated, ["c"]);
     }
 
     #[test]

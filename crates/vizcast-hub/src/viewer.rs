@@ -5,18 +5,39 @@
 //! waits for the next frame. When it falls a whole queue behind it is told (`lagged`), skipped to
 //! the live edge and sent the latest state of every stream among what it skipped (a `resync`
 //! snapshot), so it never shows stale state. A viewer that neither accepts writes nor answers pings
-//! for `ping_timeout` is closed. What a viewer sends is ignored: viewers are read-only.
+//! for `ping_timeout` is closed.
+//!
+//! A viewer that is behind (its oldest unsent frame older than `--conflate-after`) skips frames
+//! that newer frames of the same streams superseded, and is told so about once a second
+//! (`conflated`, with counts per stream): it keeps every scalar sample while its 3D thins to what
+//! its link carries.
+//!
+//! Viewers are read-only for data: the only thing a viewer may send is a `subscribe` request,
+//! which changes what this viewer receives and nothing else. Anything else gets an `error`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
-use vizcast_protocol::Control;
+use tokio::sync::mpsc;
+use vizcast_protocol::{Control, Limits, Subscription};
 
 use crate::hub::{Client, ClientGuard, Hub, Role};
+use crate::log::ReadOutcome;
+
+/// How often a viewer that is being conflated is told so.
+const CONFLATED_EVERY: Duration = Duration::from_secs(1);
+
+/// What the reader hands the writer: a new subscription, or a reply to send.
+#[derive(Debug)]
+enum Request {
+    Subscribe(Subscription),
+    Reply(Control),
+}
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -31,18 +52,43 @@ enum End {
     Stalled(&'static str),
 }
 
-/// Runs a viewer's session to its end.
-pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
+/// Runs a viewer's session to its end. `subscription` is what it asked for in its URL.
+pub(crate) async fn run(
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    guard: ClientGuard,
+    subscription: Subscription,
+) {
     let client = guard.client().clone();
     let (mut sink, stream) = socket.split();
     let epoch = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
+    // Bounded: a viewer that floods requests waits on its own socket.
+    let (requests_tx, requests) = mpsc::channel(4);
     // The reader runs in its own task so that it is polled only when the viewer sends something,
     // not each time the writer wakes up (a read attempt is not free: the WebSocket library clears
     // its read buffer first).
-    let mut reader = AbortOnDrop(tokio::spawn(read_loop(stream, heard.clone(), epoch)));
+    let limits = hub.config().limits.clone();
+    let mut reader = AbortOnDrop(tokio::spawn(read_loop(
+        stream,
+        heard.clone(),
+        epoch,
+        limits,
+        requests_tx,
+    )));
+    let mut session = Session {
+        hub: &hub,
+        sink: &mut sink,
+        client: &client,
+        subscription,
+        requests,
+        conflated: BTreeMap::new(),
+        conflated_frames: 0,
+        conflated_bytes: 0,
+        last_conflated: None,
+    };
     let end = tokio::select! {
-        end = write_loop(&hub, &mut sink, &client, &heard, epoch) => end,
+        end = session.write_loop(&heard, epoch) => end,
         _ = &mut reader.0 => End::Gone,
     };
     drop(reader);
@@ -53,16 +99,14 @@ pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
                 reason: Utf8Bytes::from_static("vizcast is shutting down"),
             };
             let bye = sink.send(Message::Close(Some(close)));
-            tokio::time::timeout(std::time::Duration::from_secs(1), bye)
-                .await
-                .ok();
+            tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
         }
         End::Stalled(why) => {
             tracing::info!(viewer = %client.addr, "closing a stalled viewer: {why}");
         }
         End::Gone => {
             // Flush the reply to the viewer's close frame, if any.
-            tokio::time::timeout(std::time::Duration::from_millis(500), sink.close())
+            tokio::time::timeout(Duration::from_millis(500), sink.close())
                 .await
                 .ok();
         }
@@ -79,171 +123,279 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Reads what the viewer sends: pongs and other frames only prove it is alive. Ends when it closes.
-async fn read_loop(mut stream: SplitStream<WebSocket>, heard: Arc<AtomicU64>, epoch: Instant) {
+/// Reads what the viewer sends: anything proves it is alive; a `subscribe` request goes to the
+/// writer, anything else gets an error. Ends when the viewer closes.
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    heard: Arc<AtomicU64>,
+    epoch: Instant,
+    limits: Limits,
+    requests: mpsc::Sender<Request>,
+) {
     while let Some(Ok(message)) = stream.next().await {
         heard.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if let Message::Close(_) = message {
+        let request = match message {
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Text(text) => match Subscription::from_request(text.as_str(), &limits) {
+                Ok(subscription) => Request::Subscribe(subscription),
+                Err(err) => {
+                    tracing::info!("refused a viewer's request: {err}");
+                    Request::Reply(Control::Error {
+                        code: "invalid".to_owned(),
+                        message: err.to_string(),
+                        frame: None,
+                        offset: None,
+                    })
+                }
+            },
+            Message::Binary(_) => Request::Reply(Control::Error {
+                code: "read_only".to_owned(),
+                message: "viewers are read-only: the only request a viewer may send is a `subscribe` text message".to_owned(),
+                frame: None,
+                offset: None,
+            }),
+        };
+        if requests.send(request).await.is_err() {
             break;
         }
     }
 }
 
-async fn write_loop(
-    hub: &Hub,
-    sink: &mut Sink,
-    client: &Client,
-    heard: &AtomicU64,
-    epoch: Instant,
-) -> End {
-    let config = hub.config();
-    let shutdown = hub.shutdown_token();
-    let mut head = hub.watch_head();
-    let mut batch = Vec::new();
+/// The writing side of a viewer's session.
+struct Session<'a> {
+    hub: &'a Hub,
+    sink: &'a mut Sink,
+    client: &'a Client,
+    subscription: Subscription,
+    requests: mpsc::Receiver<Request>,
+    /// Frames conflated since the last `conflated` message, by stream.
+    conflated: BTreeMap<Arc<str>, u64>,
+    conflated_frames: u64,
+    conflated_bytes: u64,
+    /// When the last `conflated` message was sent.
+    last_conflated: Option<Instant>,
+}
 
-    let hello = Message::Text(hub.hello(Role::Viewer).to_json().into());
-    if let Err(end) = write(sink, config.ping_timeout, std::iter::once(hello)).await {
-        return end;
+impl Session<'_> {
+    async fn send(&mut self, messages: impl Iterator<Item = Message>) -> Result<(), End> {
+        write(self.sink, self.hub.config().ping_timeout, messages).await
     }
-    let mut status = hub.watch_status();
-    let current = status.borrow_and_update().clone();
-    if let Some(text) = current {
-        let message = std::iter::once(Message::Text(text));
-        if let Err(end) = write(sink, config.ping_timeout, message).await {
-            return end;
+
+    async fn send_control(&mut self, control: &Control) -> Result<(), End> {
+        let message = Message::Text(control.to_json().into());
+        self.send(std::iter::once(message)).await
+    }
+
+    /// Sends a snapshot and counts it.
+    async fn snapshot(&mut self, reason: &str, frames: &[Utf8Bytes]) -> Result<(), End> {
+        send_snapshot(self.sink, self.hub.config().ping_timeout, reason, frames).await?;
+        let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        self.client
+            .frames
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+        self.client.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Counts what a read skipped; tells the viewer what was conflated, at most once a second.
+    async fn account(&mut self, outcome: &mut ReadOutcome) -> Result<(), End> {
+        let client = self.client;
+        if outcome.filtered.0 > 0 {
+            client
+                .filtered_frames
+                .fetch_add(outcome.filtered.0, Ordering::Relaxed);
+            client
+                .filtered_bytes
+                .fetch_add(outcome.filtered.1, Ordering::Relaxed);
         }
-    }
-    let (mut cursor, mut offset, mut generation) = hub.join(&mut batch);
-    if let Err(end) = send_snapshot(sink, config.ping_timeout, "join", &batch).await {
-        return end;
-    }
-    client
-        .frames
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-    client.cursor.store(cursor, Ordering::Relaxed);
-
-    let mut next_ping = tokio::time::Instant::now() + config.ping_interval;
-    loop {
-        head.borrow_and_update();
-        batch.clear();
-        if status.has_changed().unwrap_or(false) {
-            let current = status.borrow_and_update().clone();
-            if let Some(text) = current
-                && let Err(end) = write(
-                    sink,
-                    config.ping_timeout,
-                    std::iter::once(Message::Text(text)),
-                )
-                .await
-            {
-                return end;
+        if !outcome.conflated.is_empty() {
+            let mut by_stream = client.conflated_streams.lock();
+            for (streams, bytes) in outcome.conflated.drain(..) {
+                self.conflated_frames += 1;
+                self.conflated_bytes += bytes;
+                client.conflated_frames.fetch_add(1, Ordering::Relaxed);
+                client.conflated_bytes.fetch_add(bytes, Ordering::Relaxed);
+                for name in streams.iter() {
+                    *self.conflated.entry(name.clone()).or_default() += 1;
+                    if let Some(n) = by_stream.get_mut(name) {
+                        *n += 1;
+                    } else if by_stream.len() < self.hub.config().max_streams {
+                        by_stream.insert(name.clone(), 1);
+                    }
+                }
             }
         }
-        if hub.epoch() != generation {
-            // The hub started a new state (a replay seeked or looped). First deliver what was
-            // accepted before the reset, then restate everything from scratch.
-            let reset_at = hub.reset_at();
-            if cursor < reset_at
-                && hub.read_until(cursor, reset_at, &mut batch).is_ok()
-                && !batch.is_empty()
-            {
-                let count = batch.len() as u64;
-                let bytes: u64 = batch.iter().map(|f| f.len() as u64).sum();
-                let frames = batch.drain(..).map(Message::Text);
-                if let Err(end) = write(sink, config.ping_timeout, frames).await {
-                    return end;
+        if self.conflated_frames > 0
+            && self
+                .last_conflated
+                .is_none_or(|at| at.elapsed() >= CONFLATED_EVERY)
+        {
+            let report = Control::Conflated {
+                frames: std::mem::take(&mut self.conflated_frames),
+                bytes: std::mem::take(&mut self.conflated_bytes),
+                streams: std::mem::take(&mut self.conflated)
+                    .into_iter()
+                    .map(|(name, n)| (name.to_string(), n))
+                    .collect(),
+                total_frames: client.conflated_frames.load(Ordering::Relaxed),
+            };
+            self.last_conflated = Some(Instant::now());
+            self.send_control(&report).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a request from the reader, for a viewer whose cursor is at `cursor`.
+    async fn handle(&mut self, request: Request, cursor: u64) -> Result<(), End> {
+        match request {
+            Request::Reply(control) => self.send_control(&control).await,
+            Request::Subscribe(subscription) => {
+                let mut added = Vec::new();
+                self.hub
+                    .snapshot_added(cursor, &self.subscription, &subscription, &mut added);
+                let patterns = subscription.patterns();
+                tracing::debug!(viewer = %self.client.addr, ?patterns, "viewer subscribed");
+                *self.client.subscription.lock() = patterns.clone();
+                self.subscription = subscription;
+                self.send_control(&Control::Subscribed { streams: patterns })
+                    .await?;
+                self.snapshot("subscribe", &added).await
+            }
+        }
+    }
+
+    async fn write_loop(&mut self, heard: &AtomicU64, epoch: Instant) -> End {
+        match self.run(heard, epoch).await {
+            Ok(never) => match never {},
+            Err(end) => end,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        heard: &AtomicU64,
+        epoch: Instant,
+    ) -> Result<std::convert::Infallible, End> {
+        let hub = self.hub;
+        let client = self.client;
+        let config = hub.config();
+        let shutdown = hub.shutdown_token();
+        let mut head = hub.watch_head();
+        let mut batch = Vec::new();
+
+        self.send_control(&hub.hello(Role::Viewer)).await?;
+        let mut status = hub.watch_status();
+        let current = status.borrow_and_update().clone();
+        if let Some(text) = current {
+            self.send(std::iter::once(Message::Text(text))).await?;
+        }
+        *client.subscription.lock() = self.subscription.patterns();
+        let (mut cursor, mut offset, mut generation) = hub.join(&self.subscription, &mut batch);
+        self.snapshot("join", &batch).await?;
+        client.cursor.store(cursor, Ordering::Relaxed);
+
+        let mut next_ping = tokio::time::Instant::now() + config.ping_interval;
+        loop {
+            head.borrow_and_update();
+            batch.clear();
+            if status.has_changed().unwrap_or(false) {
+                let current = status.borrow_and_update().clone();
+                if let Some(text) = current {
+                    self.send(std::iter::once(Message::Text(text))).await?;
                 }
-                cursor += count;
-                offset += bytes;
+            }
+            while let Ok(request) = self.requests.try_recv() {
+                self.handle(request, cursor).await?;
+            }
+            let reset = hub.epoch() != generation;
+            // Before a reset, deliver what was accepted before it; then restate from scratch.
+            let until = if reset { hub.reset_at() } else { u64::MAX };
+            if reset && cursor >= until {
+                batch.clear();
+                (cursor, offset, generation) = hub.join(&self.subscription, &mut batch);
+                self.snapshot("reset", &batch).await?;
+                client.cursor.store(cursor, Ordering::Relaxed);
                 continue;
             }
-            batch.clear();
-            (cursor, offset, generation) = hub.join(&mut batch);
-            if let Err(end) = send_snapshot(sink, config.ping_timeout, "reset", &batch).await {
-                return end;
-            }
-            client
-                .frames
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            client.cursor.store(cursor, Ordering::Relaxed);
-            continue;
-        }
-        match hub.read(cursor, &mut batch) {
-            Ok(()) if !batch.is_empty() => {
-                let count = batch.len() as u64;
-                let bytes: u64 = batch.iter().map(|f| f.len() as u64).sum();
-                if let Err(end) = write(
-                    sink,
-                    config.ping_timeout,
-                    batch.drain(..).map(Message::Text),
-                )
-                .await
-                {
-                    return end;
+            match hub.read(cursor, until, &self.subscription, &mut batch) {
+                Ok(mut outcome) => {
+                    let moved = outcome.cursor > cursor;
+                    if !batch.is_empty() {
+                        let count = batch.len() as u64;
+                        let bytes: u64 = batch.iter().map(|f| f.len() as u64).sum();
+                        self.send(batch.drain(..).map(Message::Text)).await?;
+                        client.frames.fetch_add(count, Ordering::Relaxed);
+                        client.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    }
+                    cursor = outcome.cursor;
+                    offset += outcome.scanned_bytes;
+                    client.cursor.store(cursor, Ordering::Relaxed);
+                    self.account(&mut outcome).await?;
+                    if !moved && !reset {
+                        let woke = tokio::select! {
+                            changed = head.changed() => match changed {
+                                Ok(()) => None,
+                                Err(_) => return Err(End::Shutdown),
+                            },
+                            _ = status.changed() => None,
+                            request = self.requests.recv() => match request {
+                                Some(request) => Some(request),
+                                None => return Err(End::Gone),
+                            },
+                            () = tokio::time::sleep_until(next_ping) => None,
+                            () = shutdown.cancelled() => return Err(End::Shutdown),
+                        };
+                        if let Some(request) = woke {
+                            self.handle(request, cursor).await?;
+                        }
+                    }
                 }
-                cursor += count;
-                offset += bytes;
-                client.frames.fetch_add(count, Ordering::Relaxed);
-                client.bytes.fetch_add(bytes, Ordering::Relaxed);
-                client.cursor.store(cursor, Ordering::Relaxed);
-            }
-            Ok(()) => {
-                tokio::select! {
-                    changed = head.changed() => if changed.is_err() { return End::Shutdown },
-                    _ = status.changed() => {}
-                    () = tokio::time::sleep_until(next_ping) => {}
-                    () = shutdown.cancelled() => return End::Shutdown,
+                Err(_lagged) if reset => {
+                    // What was accepted before the reset is gone: the reset restates it all.
+                    cursor = until;
+                }
+                Err(_lagged) => {
+                    let resync = hub.resync(cursor, offset, &self.subscription, &mut batch);
+                    let resent_bytes: u64 = batch.iter().map(|f| f.len() as u64).sum();
+                    let dropped_frames = resync.skipped_frames.saturating_sub(batch.len() as u64);
+                    let dropped_bytes = resync.skipped_bytes.saturating_sub(resent_bytes);
+                    let total = client
+                        .dropped_frames
+                        .fetch_add(dropped_frames, Ordering::Relaxed)
+                        + dropped_frames;
+                    client
+                        .dropped_bytes
+                        .fetch_add(dropped_bytes, Ordering::Relaxed);
+                    client.lagged.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(viewer = %client.addr, dropped_frames, dropped_bytes, "viewer lagged a whole queue: resyncing");
+                    let lagged = Control::Lagged {
+                        dropped_frames,
+                        dropped_bytes,
+                        total_dropped_frames: total,
+                    };
+                    self.send_control(&lagged).await?;
+                    let frames = std::mem::take(&mut batch);
+                    self.snapshot("resync", &frames).await?;
+                    batch = frames;
+                    cursor = resync.cursor;
+                    offset = resync.offset;
+                    client.cursor.store(cursor, Ordering::Relaxed);
                 }
             }
-            Err(_lagged) => {
-                let resync = hub.resync(cursor, offset, &mut batch);
-                let resent_bytes: u64 = batch.iter().map(|f| f.len() as u64).sum();
-                let dropped_frames = resync.skipped_frames.saturating_sub(batch.len() as u64);
-                let dropped_bytes = resync.skipped_bytes.saturating_sub(resent_bytes);
-                let total = client
-                    .dropped_frames
-                    .fetch_add(dropped_frames, Ordering::Relaxed)
-                    + dropped_frames;
-                client
-                    .dropped_bytes
-                    .fetch_add(dropped_bytes, Ordering::Relaxed);
-                client.lagged.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(viewer = %client.addr, dropped_frames, dropped_bytes, "viewer lagged a whole queue: resyncing");
-                let lagged = Control::Lagged {
-                    dropped_frames,
-                    dropped_bytes,
-                    total_dropped_frames: total,
-                };
-                let lagged = Message::Text(lagged.to_json().into());
-                if let Err(end) = write(sink, config.ping_timeout, std::iter::once(lagged)).await {
-                    return end;
+            if shutdown.is_cancelled() {
+                return Err(End::Shutdown);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= next_ping {
+                let silent = epoch.elapsed().as_millis() as u64 - heard.load(Ordering::Relaxed);
+                if silent > config.ping_timeout.as_millis() as u64 {
+                    return Err(End::Stalled("no answer to pings"));
                 }
-                if let Err(end) = send_snapshot(sink, config.ping_timeout, "resync", &batch).await {
-                    return end;
-                }
-                client
-                    .frames
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                client.bytes.fetch_add(resent_bytes, Ordering::Relaxed);
-                cursor = resync.cursor;
-                offset = resync.offset;
-                client.cursor.store(cursor, Ordering::Relaxed);
+                let ping = Message::Ping(bytes::Bytes::new());
+                self.send(std::iter::once(ping)).await?;
+                next_ping = now + config.ping_interval;
             }
-        }
-        if shutdown.is_cancelled() {
-            return End::Shutdown;
-        }
-        let now = tokio::time::Instant::now();
-        if now >= next_ping {
-            let silent = epoch.elapsed().as_millis() as u64 - heard.load(Ordering::Relaxed);
-            if silent > config.ping_timeout.as_millis() as u64 {
-                return End::Stalled("no answer to pings");
-            }
-            let ping = Message::Ping(bytes::Bytes::new());
-            if let Err(end) = write(sink, config.ping_timeout, std::iter::once(ping)).await {
-                return end;
-            }
-            next_ping = now + config.ping_interval;
         }
     }
 }
@@ -251,7 +403,7 @@ async fn write_loop(
 /// Sends a snapshot: `snapshot_begin`, the frames, `snapshot_end`.
 async fn send_snapshot(
     sink: &mut Sink,
-    timeout: std::time::Duration,
+    timeout: Duration,
     reason: &str,
     frames: &[Utf8Bytes],
 ) -> Result<(), End> {
@@ -284,7 +436,7 @@ async fn send_snapshot(
 /// Writes messages with one flush, giving up when the socket does not take them within `timeout`.
 async fn write(
     sink: &mut Sink,
-    timeout: std::time::Duration,
+    timeout: Duration,
     messages: impl Iterator<Item = Message>,
 ) -> Result<(), End> {
     let work = async {
