@@ -3,7 +3,17 @@
 // Every (re)join starts with a snapshot of the hub's current state and recent history, so the
 // store is reset at each `snapshot_begin` of reason "join": the snapshot restates everything, and
 // nothing is counted twice. A `resync` snapshot (after a lag) only adds the latest state of what
-// this viewer skipped, so it is applied like live data.
+// this viewer skipped, so it is applied like live data, and so is a `subscribe` snapshot (the
+// history of the streams a new subscription adds).
+//
+// Subscriptions: the page asks for everything but the streams all of whose series, clouds and lines
+// the user hid (`["*", "!lidar"]`), so that a hidden stream costs this browser no bandwidth while
+// streams it has never seen still arrive. It is sent after each hello, and (debounced) whenever
+// what is hidden changes.
+//
+// Conflation: a viewer that is behind is told, about once a second, that the hub skipped cloud and
+// line frames that newer ones replaced (`conflated`); the status line then shows the 3D rate this
+// link actually carries.
 
 import { CONTROL_PREFIX, type Control, decodeFrame } from "./protocol";
 import type { Store } from "./store";
@@ -28,7 +38,26 @@ export interface ConnectionStatus {
   recording: { file: string; bytes: number; seconds: number; unrecorded_frames: number; error?: string } | null;
   /** The hub's replay in progress, if any. */
   replay: { file: string; state: string; position: number; duration: number; speed: number; looping: boolean } | null;
+  /** The subscription the hub last confirmed (`subscribed`); `["*"]` until then. */
+  subscription: string[];
+  /** Subscriptions sent on this page (all connections). */
+  subscriptionsSent: number;
+  /**
+   * While the hub thins this link's 3D (a `conflated` message within the last CONFLATED_SHOWN_MS):
+   * the cloud/line frames per second this page actually received of the streams it named (the
+   * slowest of them), over the last RATE_WINDOW_MS. Null otherwise.
+   */
+  thinned: { fps: number; streams: string[] } | null;
+  /** Cloud/line frames the hub skipped for this viewer, in all (its last `conflated`). */
+  conflatedFrames: number;
 }
+
+/** How long the status line says "thinned" after the last `conflated` message. */
+const CONFLATED_SHOWN_MS = 2500;
+/** The window over which received 3D frames are counted. */
+const RATE_WINDOW_MS = 2000;
+/** Visibility changes are sent at most this often. */
+const SUBSCRIBE_DEBOUNCE_MS = 200;
 
 /** Wall clock in seconds with sub-millisecond resolution. */
 export function nowSeconds(): number {
@@ -48,6 +77,10 @@ export class Connection {
     session: "",
     recording: null,
     replay: null,
+    subscription: ["*"],
+    subscriptionsSent: 0,
+    thinned: null,
+    conflatedFrames: 0,
   };
   /** Called after each data frame is applied, with the messages' times (for the delay readout). */
   onFrame: (times: number[], receivedAt: number) => void = () => {};
@@ -60,6 +93,21 @@ export class Connection {
   private frames = 0;
   private messages = 0;
   private inSnapshot = false;
+  /** The reason of the snapshot in progress. */
+  private snapshotReason = "";
+  /** The patterns this connection last asked for (JSON); the hub starts from everything. */
+  private sent = '["*"]';
+  private subscribeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Whether this connection's hello came (a subscription is sent after it). */
+  private greeted = false;
+  /** Counts data frames, so that a frame counts once per 3D stream. */
+  private serial = 0;
+  /** The store's visibility and structure when the subscription was last computed. */
+  private computedAt = "";
+  /** Per 3D stream: when live cloud/line frames of it arrived (ms, performance.now()). */
+  private received3d = new Map<string, { times: number[]; serial: number }>();
+  /** Streams named by the last `conflated`, and when it came (ms, performance.now()). */
+  private conflated: { streams: string[]; at: number } | null = null;
 
   constructor(private readonly store: Store, private readonly url: string) {}
 
@@ -70,7 +118,66 @@ export class Connection {
       this.status.messagesPerSecond = this.messages;
       this.frames = 0;
       this.messages = 0;
+      this.updateThinned();
+      // New streams may make a hidden one excludable (or not): recheck when anything changed.
+      if (this.computedAt !== this.stamp()) this.sendSubscription();
     }, 1000);
+  }
+
+  /** Call when the user changed what is visible: the subscription follows, debounced. */
+  visibilityChanged(): void {
+    if (this.subscribeTimer !== null) clearTimeout(this.subscribeTimer);
+    this.subscribeTimer = setTimeout(() => {
+      this.subscribeTimer = null;
+      this.sendSubscription();
+    }, SUBSCRIBE_DEBOUNCE_MS);
+  }
+
+  private stamp(): string {
+    return `${this.store.visibilityVersion}:${this.store.structureVersion}`;
+  }
+
+  /** Sends the store's subscription if it differs from what this connection last asked for. */
+  private sendSubscription(): void {
+    this.computedAt = this.stamp();
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN || !this.greeted) return;
+    const streams = this.store.subscription();
+    const json = JSON.stringify(streams);
+    if (json === this.sent) return;
+    this.sent = json;
+    socket.send(`{"vizcast":"subscribe","streams":${json}}`);
+    this.status.subscriptionsSent++;
+  }
+
+  /** The streams the hub's subscription for this connection excludes. */
+  private excluded(): string[] {
+    return this.status.subscription.filter((p) => p.startsWith("!")).map((p) => p.slice(1));
+  }
+
+  /** Cloud/line frames received per second of `stream`, over the last RATE_WINDOW_MS. */
+  private rate3d(stream: string, now: number): number {
+    const times = this.received3d.get(stream)?.times;
+    if (!times) return 0;
+    while (times.length > 0 && times[0] < now - RATE_WINDOW_MS) times.shift();
+    return times.length / (RATE_WINDOW_MS / 1000);
+  }
+
+  private updateThinned(): void {
+    const now = performance.now();
+    const before = this.status.thinned;
+    if (!this.conflated || now - this.conflated.at > CONFLATED_SHOWN_MS) {
+      this.conflated = null;
+      this.status.thinned = null;
+    } else {
+      const rates = this.conflated.streams.map((s) => this.rate3d(s, now));
+      this.status.thinned = { fps: rates.length > 0 ? Math.min(...rates) : 0, streams: this.conflated.streams };
+    }
+    // Forget streams that have gone quiet.
+    for (const [stream, { times }] of this.received3d) {
+      if (times.length === 0 || times[times.length - 1] < now - RATE_WINDOW_MS) this.received3d.delete(stream);
+    }
+    if ((before === null) !== (this.status.thinned === null)) this.onState();
   }
 
   private setState(state: ConnectionState): void {
@@ -84,6 +191,9 @@ export class Connection {
     this.setState("connecting");
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    // A new connection starts with everything (the URL asks for no subscription).
+    this.sent = '["*"]';
+    this.greeted = false;
     socket.onmessage = (event) => {
       const start = performance.now();
       this.receive(event.data as string);
@@ -119,9 +229,20 @@ export class Connection {
       return;
     }
     const times: number[] = [];
+    const now = performance.now();
+    const serial = ++this.serial;
     for (const update of updates) {
       this.store.apply(update);
       times.push(update.t);
+      if ((update.points || update.line) && !this.inSnapshot) {
+        let arrived = this.received3d.get(update.stream);
+        if (!arrived) this.received3d.set(update.stream, (arrived = { times: [], serial: 0 }));
+        // A frame counts once per stream (a batch of appends is one frame).
+        if (arrived.serial === serial) continue;
+        arrived.serial = serial;
+        arrived.times.push(now);
+        while (arrived.times[0] < now - RATE_WINDOW_MS) arrived.times.shift();
+      }
     }
     this.frames++;
     this.messages += updates.length;
@@ -132,16 +253,39 @@ export class Connection {
     switch (message.vizcast) {
       case "hello":
         this.status.session = String(message.session ?? "");
+        this.status.subscription = ["*"];
+        this.greeted = true;
+        // What this page hides, asked for again on each connection.
+        this.sendSubscription();
         break;
       case "snapshot_begin":
         this.inSnapshot = true;
+        this.snapshotReason = String(message.reason ?? "");
+        if (message.reason === "subscribe") {
+          // The history of streams the new subscription adds: it adds to the store.
+          this.store.beginAdditive();
+          break;
+        }
         this.setState("snapshot");
-        // A join or a reset (a replay seeked) restates everything: start from nothing.
-        if (message.reason === "join" || message.reason === "reset") this.store.reset();
+        // A join restates everything: start from nothing. So does a reset (a replay seeked), but
+        // for the streams this connection excludes, which stay listed so they can be shown again.
+        if (message.reason === "join") this.store.reset();
+        else if (message.reason === "reset") this.store.reset(this.excluded());
         break;
       case "snapshot_end":
         this.inSnapshot = false;
+        if (this.snapshotReason === "subscribe") this.store.endAdditive();
+        this.snapshotReason = "";
         this.setState("live");
+        break;
+      case "subscribed":
+        this.status.subscription = Array.isArray(message.streams) ? (message.streams as unknown[]).map(String) : [];
+        break;
+      case "conflated":
+        this.conflated = { streams: Object.keys((message.streams as Record<string, number> | undefined) ?? {}), at: performance.now() };
+        this.status.conflatedFrames = Number(message.total_frames ?? 0);
+        this.updateThinned();
+        this.onState();
         break;
       case "lagged":
         this.status.droppedFrames = Number(message.total_dropped_frames ?? 0);

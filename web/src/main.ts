@@ -24,7 +24,11 @@ const store = new Store();
 const view: View = { live: true, windowSeconds: 60, paused: null };
 const connection = new Connection(store, url);
 const plots = new Plots(byId("plots"), store, view);
-const tree = new StreamTree(byId("tree"), store, () => plots.invalidate());
+const tree = new StreamTree(byId("tree"), store, () => {
+  plots.invalidate();
+  // Streams hidden entirely are left out of the subscription (no bandwidth); shown again, back in.
+  connection.visibilityChanged();
+});
 const events = new EventLog(byId("events"), store);
 
 let scene: Scene3D | null = null;

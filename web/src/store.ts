@@ -157,6 +157,32 @@ export class Polyline {
   }
 }
 
+/** What the messages of one stream have carried: the subscription excludes a stream only when all of it is hidden. */
+export interface Origin {
+  /** Series flattened from its messages (its own `value`, `values`, other fields). */
+  series: Set<string>;
+  cloud: boolean;
+  line: boolean;
+  /** Text events cannot be hidden: a stream that sends them is never excluded. */
+  text: boolean;
+}
+
+/** Most exclusions one subscription carries (the hub takes 1,024 patterns, 64 KiB). */
+const MAX_EXCLUSIONS = 1000;
+const MAX_EXCLUSION_BYTES = 60_000;
+
+/** Whether `name` is strictly below `ancestor` in the `/` hierarchy (as the hub matches). */
+function isBelow(name: string, ancestor: string): boolean {
+  return name.length > ancestor.length && name.charCodeAt(ancestor.length) === 47 && name.startsWith(ancestor);
+}
+
+/** The names strictly above `name`: every prefix ending before a `/`. */
+function ancestors(name: string): string[] {
+  const out: string[] = [];
+  for (let i = name.indexOf("/"); i >= 0; i = name.indexOf("/", i + 1)) out.push(name.slice(0, i));
+  return out;
+}
+
 /** A text event. */
 export interface TextEvent {
   t: number;
@@ -180,6 +206,18 @@ export class Store {
   eventsVersion = 0;
   /** Latest time of any data (seconds). */
   latestT = -Infinity;
+  /** Names the user hid (series, clouds, lines); kept over resets, so a replay's loop keeps them hidden. */
+  readonly hidden = new Set<string>();
+  /** Bumped whenever `hidden` changes. */
+  visibilityVersion = 0;
+  /** By message stream: what its messages carried. */
+  readonly origins = new Map<string, Origin>();
+  /**
+   * During an additive (`subscribe`) snapshot: per series, the time of the newest sample held
+   * when it began. The snapshot restates the history of streams this viewer did not receive for a
+   * while, and the part of it that the store still holds must not be added twice.
+   */
+  private cutoffs: Map<Series, number> | null = null;
 
   seriesCapacity(): number {
     const share = Math.floor(SAMPLE_BUDGET / Math.max(1, this.series.size));
@@ -203,6 +241,7 @@ export class Store {
     let s = this.series.get(name);
     if (!s) {
       s = new Series(name, this.series.size);
+      s.visible = !this.hidden.has(name);
       this.series.set(name, s);
       this.kind(name, "scalar");
     }
@@ -216,30 +255,41 @@ export class Store {
       this.clear(update.stream);
       return;
     }
+    const origin = this.originOf(update.stream);
     const capacity = this.seriesCapacity();
     for (const scalar of update.scalars) {
       const series = this.seriesFor(scalar.name);
+      origin.series.add(scalar.name);
+      // Samples a `subscribe` snapshot restates that are already held are skipped.
+      const cutoff = this.cutoffs?.get(series) ?? -Infinity;
       if (typeof scalar.v === "number") {
-        series.push(typeof scalar.t === "number" ? scalar.t : scalar.t[scalar.t.length - 1], scalar.v, capacity);
+        const t = typeof scalar.t === "number" ? scalar.t : scalar.t[scalar.t.length - 1];
+        if (t > cutoff) series.push(t, scalar.v, capacity);
       } else {
         const ts = scalar.t;
         const n = Math.min(scalar.v.length, typeof ts === "number" ? 1 : ts.length);
-        for (let i = 0; i < n; i++) series.push(typeof ts === "number" ? ts : ts[i], scalar.v[i], capacity);
+        for (let i = 0; i < n; i++) {
+          const t = typeof ts === "number" ? ts : ts[i];
+          if (t > cutoff) series.push(t, scalar.v[i], capacity);
+        }
         if (typeof ts !== "number" && n > 0 && ts[n - 1] > this.latestT) this.latestT = ts[n - 1];
       }
     }
     if (update.points) {
       const previous = this.clouds.get(update.stream);
-      this.clouds.set(update.stream, { ...update.points, version: (previous?.version ?? 0) + 1, visible: previous?.visible ?? true });
+      this.clouds.set(update.stream, { ...update.points, version: (previous?.version ?? 0) + 1, visible: !this.hidden.has(update.stream) });
       this.kind(update.stream, "points");
+      origin.cloud = true;
     }
     if (update.line) {
       let line = this.lines.get(update.stream);
       if (!line) {
         line = new Polyline();
+        line.visible = !this.hidden.has(update.stream);
         this.lines.set(update.stream, line);
         this.kind(update.stream, "line");
       }
+      origin.line = true;
       if (update.line.append) line.append(update.line.positions, update.line.colors, update.line.color);
       else line.set(update.line.positions, update.line.colors, update.line.color);
     }
@@ -248,25 +298,56 @@ export class Store {
       if (this.events.length > MAX_EVENTS) this.events.length = MAX_EVENTS;
       this.eventsVersion++;
       this.kind(update.stream, "text");
+      origin.text = true;
     }
+  }
+
+  private originOf(stream: string): Origin {
+    let origin = this.origins.get(stream);
+    if (!origin) {
+      origin = { series: new Set(), cloud: false, line: false, text: false };
+      this.origins.set(stream, origin);
+    }
+    return origin;
   }
 
   /** Clears `prefix` and everything below it (the data, not the names). */
   clear(prefix: string): void {
     const below = (name: string) => name === prefix || name.startsWith(prefix + "/");
-    for (const [name, s] of this.series) if (below(name)) s.clear();
+    for (const [name, s] of this.series) {
+      if (!below(name)) continue;
+      s.clear();
+      // What an additive snapshot restates after a clear is no longer held.
+      this.cutoffs?.delete(s);
+    }
     for (const name of [...this.clouds.keys()]) if (below(name)) this.clouds.delete(name);
     for (const [name, line] of this.lines) if (below(name)) line.set(new Float32Array(0));
     this.structureVersion++;
   }
 
-  /** Forgets everything (a new session, or a rejoin whose snapshot restates the state). */
-  reset(): void {
+  /**
+   * Forgets everything (a new session, or a rejoin whose snapshot restates the state), but the
+   * names the user hid. The streams in `keep` (those the subscription excludes, which the snapshot
+   * does not restate) stay listed, without data, so that they can be shown again.
+   */
+  reset(keep: readonly string[] = []): void {
+    const kept = new Map<string, Origin>();
+    for (const [stream, origin] of this.origins) {
+      if (keep.some((name) => stream === name || isBelow(stream, name))) kept.set(stream, origin);
+    }
     this.series.clear();
     this.clouds.clear();
     this.lines.clear();
     this.events.length = 0;
     this.kinds.clear();
+    this.origins.clear();
+    this.cutoffs = null;
+    for (const [stream, origin] of kept) {
+      this.origins.set(stream, origin);
+      for (const name of origin.series) this.kind(name, "scalar");
+      if (origin.cloud) this.kind(stream, "points");
+      if (origin.line) this.kind(stream, "line");
+    }
     this.latestT = -Infinity;
     this.structureVersion++;
     this.dataVersion++;
@@ -281,8 +362,27 @@ export class Store {
     }
   }
 
+  /**
+   * Starts an additive snapshot (the hub's answer to a `subscribe`): it adds to the store, and
+   * samples older than what a series holds are skipped (they were received before the stream was
+   * excluded).
+   */
+  beginAdditive(): void {
+    this.cutoffs = new Map();
+    for (const s of this.series.values()) if (s.len > 0) this.cutoffs.set(s, s.t[s.len - 1]);
+  }
+
+  endAdditive(): void {
+    this.cutoffs = null;
+  }
+
   /** Visibility of a name in the stream list (series, cloud or line). */
   setVisible(name: string, visible: boolean): void {
+    if (visible !== !this.hidden.has(name)) {
+      if (visible) this.hidden.delete(name);
+      else this.hidden.add(name);
+      this.visibilityVersion++;
+    }
     const s = this.series.get(name);
     if (s) s.visible = visible;
     const c = this.clouds.get(name);
@@ -294,6 +394,50 @@ export class Store {
   }
 
   isVisible(name: string): boolean {
-    return this.series.get(name)?.visible ?? this.clouds.get(name)?.visible ?? this.lines.get(name)?.visible ?? true;
+    return !this.hidden.has(name);
+  }
+
+  /** Whether everything the messages of `stream` carried is hidden (and there was something). */
+  private allHidden(stream: string, origin: Origin): boolean {
+    if (origin.text) return false;
+    if (!origin.cloud && !origin.line && origin.series.size === 0) return false;
+    if ((origin.cloud || origin.line) && !this.hidden.has(stream)) return false;
+    for (const name of origin.series) if (!this.hidden.has(name)) return false;
+    return true;
+  }
+
+  /**
+   * The message streams this viewer need not receive: those all of whose series, clouds and lines
+   * are hidden, with no stream below them that shows anything (an exclusion `!name` also excludes
+   * the streams below `name`). Only the topmost of them, sorted. A stream that carries a visible
+   * series (`imu`, whose `values` flatten to `imu/ax` and `imu/ay`) is never excluded.
+   */
+  exclusions(): string[] {
+    if (this.hidden.size === 0) return [];
+    const candidates = new Set<string>();
+    const blocked = new Set<string>();
+    for (const [stream, origin] of this.origins) {
+      if (this.allHidden(stream, origin)) candidates.add(stream);
+      else {
+        blocked.add(stream);
+        for (const above of ancestors(stream)) blocked.add(above);
+      }
+    }
+    const out: string[] = [];
+    let bytes = 0;
+    for (const stream of [...candidates].sort()) {
+      // Names the pattern syntax cannot say exactly: `*` is a wildcard.
+      if (blocked.has(stream) || stream === "" || stream.includes("*")) continue;
+      if (ancestors(stream).some((above) => candidates.has(above) && !blocked.has(above) && !above.includes("*") && above !== "")) continue;
+      bytes += JSON.stringify(stream).length + 2;
+      if (out.length >= MAX_EXCLUSIONS || bytes > MAX_EXCLUSION_BYTES) break;
+      out.push(stream);
+    }
+    return out;
+  }
+
+  /** The subscription this viewer wants: everything but the streams it hides entirely. */
+  subscription(): string[] {
+    return ["*", ...this.exclusions().map((name) => `!${name}`)];
   }
 }

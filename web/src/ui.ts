@@ -129,7 +129,7 @@ export class EventLog {
   }
 }
 
-/** The status line: connection, rates, lag, delay. */
+/** The status line: connection, rates, lag, 3D thinning, delay. */
 export function renderStatus(target: HTMLElement, status: ConnectionStatus, delayMs: { median: number; p99: number } | null): void {
   let state: string;
   let cls = status.state;
@@ -154,7 +154,14 @@ export function renderStatus(target: HTMLElement, status: ConnectionStatus, dela
     cls = "lagged" as typeof cls;
     state = `live, lagged ${status.lagEvents}× (${status.droppedFrames} frames dropped)`;
   }
-  const parts = [state, `${status.messagesPerSecond} msg/s`];
+  const parts = [state];
+  if (status.thinned && status.state === "live") {
+    // The hub skips clouds and lines that newer ones replaced: this link carries fewer of them.
+    const fps = status.thinned.fps;
+    parts.push(`3D thinned to ${fps < 10 ? fps.toFixed(1).replace(/\.0$/, "") : Math.round(fps)} fps for this link`);
+    if (cls === "live") cls = "thinned" as typeof cls;
+  }
+  parts.push(`${status.messagesPerSecond} msg/s`);
   const clock = (s: number) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
   if (status.replay) {
     const r = status.replay;

@@ -33,7 +33,7 @@ export async function startVizcast(args = [], { port = 0, subcommand = [] } = {}
     const timer = setTimeout(() => reject(new Error(`vizcast did not start: ${stderr}`)), 20_000);
     proc.stdout.on("data", (d) => {
       stdout += d;
-      const m = stdout.match(/listening on (http:\/\/\S+)/);
+      const m = stdout.match(/listening on (https?:\/\/\S+)/);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);
