@@ -601,7 +601,7 @@ fn clients(ui: &mut Ui, app: &App, role: Role) {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     egui::Grid::new(("vizcast-clients", title))
         .striped(true)
-        .num_columns(4)
+        .num_columns(if role == Role::Viewer { 6 } else { 4 })
         .show(ui, |ui| {
             ui.label(RichText::new("address").weak());
             ui.label(RichText::new("for").weak());
@@ -613,6 +613,13 @@ fn clients(ui: &mut Ui, app: &App, role: Role) {
                 })
                 .weak(),
             );
+            if role == Role::Viewer {
+                ui.label(RichText::new("link").weak())
+                    .on_hover_text("bytes sent per second over the last second");
+                ui.label(RichText::new("3D thinned").weak()).on_hover_text(
+                    "superseded clouds and lines skipped because this browser's link is slower than the data",
+                );
+            }
             ui.end_row();
             for client in list.iter().take(200) {
                 ui.monospace(&client.addr);
@@ -631,12 +638,36 @@ fn clients(ui: &mut Ui, app: &App, role: Role) {
                     )),
                     Role::Producer => ui.label(format::si(load(&client.dropped_frames) as f64)),
                 };
+                if role == Role::Viewer {
+                    ui.label(format!("{}/s", format::bytes(client.send_rate())));
+                    ui.label(thinned(client));
+                }
                 ui.end_row();
             }
         });
     if list.len() > 200 {
         ui.label(RichText::new(format!("and {} more", list.len() - 200)).weak());
     }
+}
+
+/// What conflation skipped for a browser: `12 frames: lidar 10, path 2`.
+fn thinned(client: &vizcast_hub::Client) -> String {
+    let total = client
+        .conflated_frames
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if total == 0 {
+        return "–".to_owned();
+    }
+    let by_stream = client.conflated_by_stream();
+    let mut parts: Vec<String> = by_stream
+        .iter()
+        .take(3)
+        .map(|(name, n)| format!("{name} {}", format::si(*n as f64)))
+        .collect();
+    if by_stream.len() > 3 {
+        parts.push("…".to_owned());
+    }
+    format!("{} frames: {}", format::si(total as f64), parts.join(", "))
 }
 
 /// The "Open recording" window.

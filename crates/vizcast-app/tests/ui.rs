@@ -284,9 +284,18 @@ fn the_share_panel_shows_the_url_and_the_connected_browsers() {
     let dir = tempfile::tempdir().unwrap();
     let session = demo_session(3.0);
     let hub = session.hub.clone();
-    let _browser = hub
+    let browser = hub
         .register(Role::Viewer, "10.1.2.3:50000".to_owned())
         .unwrap();
+    // A browser on a slow link: what the hub would have counted for it.
+    let client = browser.client();
+    client
+        .bytes_per_s
+        .store(1.5e6_f64.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    client
+        .conflated_frames
+        .store(12, std::sync::atomic::Ordering::Relaxed);
+    client.conflated_streams.lock().insert("lidar".into(), 12);
     let mut harness = harness(session, dir.path());
     harness.run_steps(2);
     assert!(!harness.state().share_open());
@@ -301,6 +310,7 @@ fn the_share_panel_shows_the_url_and_the_connected_browsers() {
     );
     assert!(harness.query_by_label("Browsers connected: 1").is_some());
     assert!(harness.query_by_label("10.1.2.3:50000").is_some());
+    assert!(harness.query_by_label("12 frames: lidar 12").is_some());
     harness.get_all_by_label("Copy").next().unwrap().click();
     harness.run_steps(1);
     assert!(
