@@ -45,9 +45,10 @@ say "type check of the browser viewer (tsc --noEmit)"
 say "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "layering (ARCHITECTURE.md: protocol and store depend on no UI or GPU; the protocol on no async runtime or network)"
+say "layering (ARCHITECTURE.md: protocol, store and Foxglove translation depend on no UI or GPU; the protocol and the translation on no async runtime or network; the translation on no MCAP)"
 forbidden=$(cargo tree --locked -p vizcast-protocol -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu) ' || true)
 forbidden+=$(cargo tree --locked -p vizcast-store -e normal --prefix none | grep -E '^(eframe|egui|egui_plot|wgpu) ' || true)
+forbidden+=$(cargo tree --locked -p vizcast-foxglove -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu|mcap) ' || true)
 if [ -n "$forbidden" ]; then
     echo "a layering rule is broken (see ARCHITECTURE.md): $forbidden" >&2
     exit 1

@@ -50,13 +50,25 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Convert a recording to JSON lines (one frame per line, with its receive time).
+    /// Convert a recording to JSON lines, or to MCAP in Foxglove's schemas (Lichtblick, Foxglove).
+    ///
+    /// JSON lines: one frame per line, with its receive time. Foxglove's schemas: clouds and lines
+    /// for the 3D panel, text events for the Log panel, scalars for plots (see docs/interop.md).
+    #[command(group(
+        clap::ArgGroup::new("format")
+            .required(true)
+            .multiple(true)
+            .args(["jsonl", "foxglove"])
+    ))]
     Export {
         /// The recording.
         file: PathBuf,
         /// The JSON-lines file to write.
         #[arg(long, value_name = "OUT")]
-        jsonl: PathBuf,
+        jsonl: Option<PathBuf>,
+        /// The MCAP file to write in Foxglove's schemas (see docs/interop.md).
+        #[arg(long, value_name = "OUT.mcap")]
+        foxglove: Option<PathBuf>,
     },
 }
 

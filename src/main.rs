@@ -95,10 +95,35 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Some(Command::Export { file, jsonl }) => {
+        Some(Command::Export {
+            file,
+            jsonl,
+            foxglove,
+        }) => {
             let recording = Recording::open(file)?;
-            let frames = vizcast_record::export_jsonl(&recording, jsonl)?;
-            println!("wrote {frames} frames to {}", jsonl.display());
+            if let Some(jsonl) = jsonl {
+                let frames = vizcast_record::export_jsonl(&recording, jsonl)?;
+                println!("wrote {frames} frames to {}", jsonl.display());
+            }
+            if let Some(out) = foxglove {
+                let report = vizcast_record::export_foxglove(&recording, out)?;
+                println!(
+                    "wrote {} messages on {} channels ({} frames) in Foxglove's schemas to {}",
+                    report.messages,
+                    report.channels,
+                    report.frames,
+                    out.display()
+                );
+                if let Some(error) = &report.first_invalid {
+                    eprintln!(
+                        "skipped {} frames that are not valid vizcast frames (the first: {error})",
+                        report.invalid_frames
+                    );
+                }
+                if let Some(cut) = &report.cut {
+                    eprintln!("the recording ends early: {cut}; exported what precedes");
+                }
+            }
             Ok(())
         }
     }

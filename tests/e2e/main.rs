@@ -8,6 +8,7 @@
 
 mod conflation;
 mod desktop;
+mod foxglove;
 mod lifecycle;
 mod mirror;
 mod record;

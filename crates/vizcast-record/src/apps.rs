@@ -11,10 +11,14 @@
 //!   throws) the channel fails and none of its messages show. It accepts only an object with
 //!   `properties`, each with one `type` among boolean, string (optionally `contentEncoding:
 //!   base64`), number, integer, object (again with `properties`) and array, whose `items` are typed
-//!   the same way but for arrays. It does not follow `oneOf`/`anyOf`/`allOf` or `$ref`, nor
-//!   `enum` or `const` without a `type`, and refuses `null`, lists of types and arrays of arrays.
+//!   the same way but for arrays. The one `oneOf` it reads is an enum: a property whose
+//!   alternatives all have a numeric `const` (as in Foxglove's own schemas, `foxglove.Log`'s
+//!   `level`), typed `uint32` with the alternatives' titles as constants; that is refused in array
+//!   items. It does not follow any other `oneOf`, nor `anyOf`/`allOf` or `$ref`, nor `enum` or
+//!   `const` without a `type`, and refuses `null`, lists of types and arrays of arrays.
 //!
-//! Recordings are written without a schema (see `docs/recording.md`); [`recover`](crate::recover)
+//! Recordings are written without a schema (see `docs/recording.md`), exports in Foxglove's
+//! schemas ([`export_foxglove`](crate::export_foxglove)) with theirs; [`recover`](crate::recover)
 //! uses [`check_channel`] to drop the schema of older recordings (the full protocol schema, which
 //! the apps cannot parse) from the channels it rewrites.
 
@@ -146,7 +150,23 @@ fn one_type<'a>(object: &'a Map<String, Value>, at: &str) -> Result<&'a str, Sch
     }
 }
 
+/// Whether `schema` is an enum the apps read: a `oneOf` whose alternatives all have a numeric
+/// `const`.
+fn is_numeric_enum(schema: &Value) -> bool {
+    schema
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .is_some_and(|alternatives| {
+            alternatives
+                .iter()
+                .all(|a| a.get("const").is_some_and(Value::is_number))
+        })
+}
+
 fn check_field(schema: &Value, at: &str) -> Result<(), SchemaProblem> {
+    if is_numeric_enum(schema) {
+        return Ok(());
+    }
     let object = as_object(schema, at)?;
     match one_type(object, at)? {
         "boolean" | "number" | "integer" => Ok(()),
@@ -252,6 +272,10 @@ mod tests {
                 "level": { "type": "string", "enum": ["info", "warn"] },
                 "clear": { "type": "boolean", "const": true },
                 "blob": { "type": "string", "contentEncoding": "base64" },
+                "severity": {
+                    "title": "foxglove.LogLevel",
+                    "oneOf": [{ "title": "INFO", "const": 2 }, { "title": "ERROR", "const": 4 }]
+                },
                 "battery": { "type": "object", "properties": { "volts": { "type": "number" } } },
                 "cells": { "type": "array", "items": { "type": "number" } },
                 "names": { "type": "array", "items": { "type": "string" } },
@@ -305,6 +329,14 @@ mod tests {
             (
                 with(json!({ "enum": ["a", "b"] })),
                 "f: `enum` without a type",
+            ),
+            (
+                with(json!({ "oneOf": [{ "const": 1 }, { "const": "two" }] })),
+                "f: `oneOf` is not followed",
+            ),
+            (
+                with(json!({ "type": "array", "items": { "oneOf": [{ "const": 1 }] } })),
+                "f[]: `oneOf` is not followed",
             ),
             (with(json!({ "const": true })), "f: `const` without a type"),
             (with(json!({ "type": "null" })), "f: the type null"),

@@ -11,11 +11,15 @@
 //!   seek and loop; viewers see it exactly as live.
 //! - [`recover`]: rewrites a file cut short with a proper summary and index.
 //! - [`export_jsonl`]: converts a recording to JSON lines.
+//! - [`export_foxglove`]: converts a recording to MCAP in Foxglove's own schemas
+//!   (`foxglove.PointCloud`, `foxglove.SceneUpdate`, `foxglove.Log`, and one for each stream's
+//!   scalars), translated by `vizcast-foxglove`, so that the apps' 3D, Log and Plot panels show it.
 //! - [`apps`]: the rules Lichtblick and Foxglove apply to a channel's schema, as a checker
 //!   ([`apps::check_channel`]): what lets our recordings open in them, channel by channel.
 
 pub mod apps;
 mod error;
+mod foxglove;
 mod jsonl;
 mod recorder;
 mod recording;
@@ -23,6 +27,7 @@ mod recover;
 mod replay;
 
 pub use error::RecordError;
+pub use foxglove::{FoxgloveExport, export_foxglove};
 pub use jsonl::export_jsonl;
 pub use recorder::{Compression, Recorder, RecorderOptions, RecordingSummary};
 pub use recording::{Recording, RecordingInfo, ReplayFrame};
