@@ -301,8 +301,10 @@ async fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Socket, tungsten
 }
 
 async fn next_event(socket: &mut Socket) -> Event {
+    // One deadline for the whole wait: pings, which are skipped, must not extend it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        match tokio::time::timeout(PATIENCE, socket.next()).await {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
             Err(_) => panic!("no message within {PATIENCE:?}"),
             Ok(None | Some(Err(_))) => return Event::End,
             Ok(Some(Ok(Message::Text(text)))) => return Event::Text(text.as_str().to_owned()),

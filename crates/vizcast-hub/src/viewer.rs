@@ -198,8 +198,9 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Counts what a read skipped; tells the viewer what was conflated, at most once a second.
-    async fn account(&mut self, outcome: &mut ReadOutcome) -> Result<(), End> {
+    /// Counts what a read skipped; tells the viewer what was conflated, at most once a second,
+    /// and once more when it has caught up (`idle`), so that no count is left untold.
+    async fn account(&mut self, outcome: &mut ReadOutcome, idle: bool) -> Result<(), End> {
         let client = self.client;
         if outcome.filtered.0 > 0 {
             client
@@ -227,9 +228,10 @@ impl Session<'_> {
             }
         }
         if self.conflated_frames > 0
-            && self
-                .last_conflated
-                .is_none_or(|at| at.elapsed() >= CONFLATED_EVERY)
+            && (idle
+                || self
+                    .last_conflated
+                    .is_none_or(|at| at.elapsed() >= CONFLATED_EVERY))
         {
             let report = Control::Conflated {
                 frames: std::mem::take(&mut self.conflated_frames),
@@ -331,7 +333,7 @@ impl Session<'_> {
                     cursor = outcome.cursor;
                     offset += outcome.scanned_bytes;
                     client.cursor.store(cursor, Ordering::Relaxed);
-                    self.account(&mut outcome).await?;
+                    self.account(&mut outcome, !moved).await?;
                     if !moved && !reset {
                         let woke = tokio::select! {
                             changed = head.changed() => match changed {

@@ -64,7 +64,8 @@ pub enum Control {
     },
     /// This viewer is behind, so the hub skipped frames that newer frames of the same streams had
     /// already replaced (older clouds, older line bases with their appends). Sent at most once a
-    /// second while it lasts, counting what was skipped since the previous one. Scalar samples,
+    /// second while it lasts and once more when the viewer has caught up, counting what was
+    /// skipped since the previous one. Scalar samples,
     /// events and `clear` are never skipped this way.
     Conflated {
         /// Frames skipped since the previous `conflated`.
