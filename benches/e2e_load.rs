@@ -9,6 +9,7 @@
 //! cargo bench --bench e2e_load -- --relay                       # spawns benches/peers/relay.py
 //! cargo bench --bench e2e_load -- --ingest ws://H:P/ingest --subscribe ws://H:P/ws [--pid PID]
 //! options: --viewers 1,10,100  --rate 1000  --seconds 5  --only-rate | --only-max
+//!          --payload scalar | cloud-text | cloud-f32   --points 10000   (clouds: use --rate 30)
 //! ```
 //! Loopback only; every scenario is bounded in time. The clients run on the same machine as the
 //! server: on a 2-core machine they compete with it for CPU, which the figures include.
@@ -34,6 +35,19 @@ struct Options {
     seconds: f64,
     fixed: bool,
     max: bool,
+    payload: Payload,
+    points: usize,
+}
+
+/// What the producer sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Payload {
+    /// One scalar sample a frame.
+    Scalar,
+    /// A point cloud a frame, its points as JSON number arrays.
+    CloudText,
+    /// A point cloud a frame, its points as base64 little-endian `f32`.
+    CloudF32,
 }
 
 fn options() -> Options {
@@ -47,6 +61,8 @@ fn options() -> Options {
         seconds: 5.0,
         fixed: true,
         max: true,
+        payload: Payload::Scalar,
+        points: 10_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -65,6 +81,15 @@ fn options() -> Options {
             }
             "--rate" => o.rate = args.next().unwrap().parse().unwrap(),
             "--seconds" => o.seconds = args.next().unwrap().parse().unwrap(),
+            "--payload" => {
+                o.payload = match args.next().as_deref() {
+                    Some("scalar") => Payload::Scalar,
+                    Some("cloud-text") => Payload::CloudText,
+                    Some("cloud-f32") => Payload::CloudF32,
+                    other => panic!("--payload scalar|cloud-text|cloud-f32, not {other:?}"),
+                }
+            }
+            "--points" => o.points = args.next().unwrap().parse().unwrap(),
             "--only-rate" => o.max = false,
             "--only-max" => o.fixed = false,
             _ => {} // cargo passes --bench; ignore what is not ours
@@ -142,8 +167,35 @@ struct Outcome {
     cpu: Option<f64>,
 }
 
+/// The body of a frame between the stream name and the `sent` stamp: `,"value":N` for scalars,
+/// `,"points":…` for clouds (made once, reused by every frame).
+fn body(payload: Payload, points: usize) -> String {
+    let coords: Vec<f32> = (0..points * 3)
+        .map(|i| ((i as f32) * 0.618_034).fract() * 20.0 - 10.0)
+        .collect();
+    match payload {
+        Payload::Scalar => String::new(),
+        Payload::CloudText => {
+            let mut text = String::from(r#","points":["#);
+            for (i, p) in coords.chunks(3).enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&format!("[{:.3},{:.3},{:.3}]", p[0], p[1], p[2]));
+            }
+            text.push(']');
+            text
+        }
+        Payload::CloudF32 => format!(
+            r#","points":{{"f32":"{}"}}"#,
+            vizcast_protocol::f32_base64(&coords)
+        ),
+    }
+}
+
 /// Runs one scenario: `viewers` viewers, a producer at `rate` msgs/s (None: as fast as possible).
 /// Its frames go to stream `tag`; viewers count only those (a reused server may replay others).
+#[allow(clippy::too_many_arguments)]
 async fn scenario(
     ingest: &str,
     subscribe: &str,
@@ -152,6 +204,7 @@ async fn scenario(
     viewers: usize,
     rate: Option<u64>,
     seconds: f64,
+    body: &str,
 ) -> Outcome {
     let marker = format!("{{\"stream\":\"{tag}\"");
     let epoch = Instant::now();
@@ -192,9 +245,8 @@ async fn scenario(
                     continue;
                 }
                 if let Some(sent) = text
-                    .split("\"sent\":")
-                    .nth(1)
-                    .and_then(|r| r.trim_end_matches('}').parse::<u64>().ok())
+                    .rfind("\"sent\":")
+                    .and_then(|at| text[at + 7..].trim_end_matches('}').parse::<u64>().ok())
                 {
                     received += 1;
                     latencies.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
@@ -226,7 +278,11 @@ async fn scenario(
         };
         for _ in 0..due {
             let now = epoch.elapsed().as_micros();
-            let frame = format!(r#"{{"stream":"{tag}","value":{sent},"sent":{now}}}"#);
+            let frame = if body.is_empty() {
+                format!(r#"{{"stream":"{tag}","value":{sent},"sent":{now}}}"#)
+            } else {
+                format!(r#"{{"stream":"{tag}"{body},"sent":{now}}}"#)
+            };
             producer.feed(Message::text(frame)).await.unwrap();
             sent += 1;
         }
@@ -287,9 +343,15 @@ fn main() {
     runtime.block_on(async {
         let external = o.ingest.is_some();
         let name = if o.relay { "python asyncio relay" } else if external { "external server" } else { "vizcast" };
-        println!("\n{name}: a fresh server per scenario (unless external), {} s per scenario", o.seconds);
-        println!("| viewers | rate | sent | delivered/s | p50 ms | p99 ms | max ms | lost | lagged | server CPU | CPU µs/delivery |");
-        println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let body = body(o.payload, o.points);
+        let what = match o.payload {
+            Payload::Scalar => "scalar frames".to_owned(),
+            Payload::CloudText => format!("{}-point clouds as JSON text ({} KB a frame)", o.points, body.len() / 1000),
+            Payload::CloudF32 => format!("{}-point clouds as base64 f32 ({} KB a frame)", o.points, body.len() / 1000),
+        };
+        println!("\n{name}, {what}: a fresh server per scenario (unless external), {} s per scenario", o.seconds);
+        println!("| viewers | rate | sent | delivered/s | p50 ms | p99 ms | max ms | lost | lagged | server CPU | CPU µs/delivery | CPU ms/delivered MB |");
+        println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut runs: Vec<Option<u64>> = Vec::new();
         if o.fixed {
             runs.push(Some(o.rate));
@@ -310,7 +372,7 @@ fn main() {
                     None => (o.ingest.clone().unwrap(), o.subscribe.clone().expect("--subscribe URL"), o.pid),
                 };
                 let tag = format!("load/{}/{index}", std::process::id());
-                let out = scenario(&ingest, &subscribe, pid, &tag, viewers, rate, o.seconds).await;
+                let out = scenario(&ingest, &subscribe, pid, &tag, viewers, rate, o.seconds, &body).await;
                 drop(spawned);
                 let mut lat = out.latencies_us;
                 lat.sort_unstable();
@@ -318,8 +380,10 @@ fn main() {
                 let lost: u64 = out.received.iter().map(|r| out.sent.saturating_sub(*r)).sum();
                 let cpu = out.cpu.map_or("n/a".to_owned(), |c| format!("{:.0} %", 100.0 * c / out.seconds));
                 let per = out.cpu.map_or("n/a".to_owned(), |c| format!("{:.2}", c * 1e6 / delivered.max(1) as f64));
+                let frame_bytes = (tag.len() + body.len() + 40) as f64;
+                let per_mb = out.cpu.map_or("n/a".to_owned(), |c| format!("{:.2}", c * 1e3 / (delivered.max(1) as f64 * frame_bytes / 1e6)));
                 println!(
-                    "| {viewers} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {lost} | {} | {cpu} | {per} |",
+                    "| {viewers} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {lost} | {} | {cpu} | {per} | {per_mb} |",
                     rate.map_or("max".to_owned(), |r| format!("{r}/s")),
                     out.sent,
                     delivered as f64 / out.seconds,
