@@ -16,14 +16,17 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio_tungstenite::tungstenite::Message;
+
+#[path = "support/process.rs"]
+mod process;
+
+use process::{Spawned, cpu_seconds};
 
 struct Options {
     ingest: Option<String>,
@@ -98,14 +101,8 @@ fn options() -> Options {
     o
 }
 
-/// A server process this benchmark started (killed on drop).
-struct Spawned {
-    child: tokio::process::Child,
-    port: u16,
-}
-
 async fn spawn(relay: bool) -> Spawned {
-    let mut command = if relay {
+    let command = if relay {
         let port = free_port();
         let mut c = tokio::process::Command::new("python3");
         c.arg(concat!(
@@ -120,26 +117,7 @@ async fn spawn(relay: bool) -> Spawned {
             .env("RUST_LOG", "warn");
         c
     };
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                let addr = addr.trim().trim_start_matches("http://");
-                return addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server listens within 20 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Spawned { child, port }
+    process::spawn(command).await
 }
 
 fn free_port() -> u16 {
@@ -148,14 +126,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// CPU seconds (user + system) a process has used, from /proc.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 struct Outcome {

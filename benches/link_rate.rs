@@ -23,20 +23,23 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
 use std::collections::HashSet;
-use std::io;
-use std::pin::Pin;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt as _;
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader, ReadBuf};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use vizcast_protocol::{Limits, Samples, Shape, Time, is_control, parse_frame};
+
+#[path = "support/link.rs"]
+mod link;
+#[path = "support/process.rs"]
+mod process;
+
+use link::Link;
+use process::{Spawned, cpu_seconds};
 
 struct Options {
     rates: Vec<f64>,
@@ -103,12 +106,6 @@ fn options() -> Options {
     o
 }
 
-/// A hub this benchmark started (killed on drop).
-struct Spawned {
-    child: tokio::process::Child,
-    port: u16,
-}
-
 async fn spawn(mode: Mode) -> Spawned {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vizcast"));
     command
@@ -117,34 +114,7 @@ async fn spawn(mode: Mode) -> Spawned {
     if mode == Mode::Before {
         command.args(["--conflate-after", "never"]);
     }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("vizcast starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                let addr = addr.trim().trim_start_matches("http://");
-                return addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-            }
-        }
-        panic!("vizcast exited before listening");
-    })
-    .await
-    .expect("vizcast listens within 20 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Spawned { child, port }
-}
-
-/// CPU seconds (user + system) a process has used, from /proc.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    process::spawn(command).await
 }
 
 fn unix_now() -> f64 {
@@ -152,102 +122,6 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
-}
-
-/// A TCP socket read through a token bucket of `rate` bytes a second (`None`: unlimited): a
-/// bounded link, seen from the reader. Counts the bytes read in `read`.
-struct Link {
-    inner: TcpStream,
-    rate: Option<f64>,
-    /// Bytes the link may deliver now, at most `burst`.
-    tokens: f64,
-    burst: f64,
-    refilled: Instant,
-    read: Arc<AtomicU64>,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Link {
-    fn new(inner: TcpStream, rate: Option<f64>, read: Arc<AtomicU64>) -> Self {
-        // What the link carries in 20 ms, at least 64 KiB (the receive buffer, which a real link
-        // fills while the reader is busy): coarse timers and a busy machine do not lower the rate.
-        let burst = rate.map_or(0.0, |r| (r * 0.020).max(64.0 * 1024.0));
-        Self {
-            inner,
-            rate,
-            tokens: 0.0,
-            burst,
-            refilled: Instant::now(),
-            read,
-            sleep: None,
-        }
-    }
-}
-
-impl AsyncRead for Link {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        let Some(rate) = this.rate else {
-            let before = buf.filled().len();
-            let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-            let n = buf.filled().len() - before;
-            this.read.fetch_add(n as u64, Ordering::Relaxed);
-            return poll;
-        };
-        loop {
-            if let Some(sleep) = this.sleep.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.sleep = None;
-            }
-            let now = Instant::now();
-            let elapsed = now.duration_since(this.refilled).as_secs_f64();
-            this.tokens = (this.tokens + elapsed * rate).min(this.burst);
-            this.refilled = now;
-            // Wait for a useful read's worth (16 KiB, or what the burst allows).
-            let chunk = (16.0 * 1024.0f64).min(this.burst);
-            if this.tokens < chunk {
-                let wait = Duration::from_secs_f64((chunk - this.tokens) / rate);
-                this.sleep = Some(Box::pin(tokio::time::sleep(wait)));
-                continue;
-            }
-            let take = (this.tokens as usize).min(buf.remaining());
-            let mut limited = ReadBuf::new(buf.initialize_unfilled_to(take));
-            match Pin::new(&mut this.inner).poll_read(cx, &mut limited) {
-                Poll::Ready(Ok(())) => {
-                    let n = limited.filled().len();
-                    buf.advance(n);
-                    this.tokens -= n as f64;
-                    this.read.fetch_add(n as u64, Ordering::Relaxed);
-                    return Poll::Ready(Ok(()));
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-impl AsyncWrite for Link {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 /// Connects a viewer to the hub on `port` over a [`Link`] of `rate` bytes a second.

@@ -2,96 +2,19 @@
 //! clouds thin to what the link carries (conflation), a viewer beside it that keeps up gets every
 //! frame, and subscriptions cut what a viewer does not want.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{Io, Producer, Viewer, Vizcast};
 
-/// A socket whose reads are limited to `rate` bytes a second: a slow link, seen from the reader.
-struct Throttled {
-    inner: TcpStream,
-    rate: f64,
-    start: Instant,
-    read: u64,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Throttled {
-    fn new(inner: TcpStream, rate: f64) -> Self {
-        Self {
-            inner,
-            rate,
-            start: Instant::now(),
-            read: 0,
-            sleep: None,
-        }
-    }
-}
-
-impl AsyncRead for Throttled {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            if let Some(sleep) = self.sleep.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                self.sleep = None;
-            }
-            // What the link has carried so far, with a 16 KiB burst.
-            let allowed = (self.start.elapsed().as_secs_f64() * self.rate) as u64 + 16 * 1024;
-            let budget = allowed.saturating_sub(self.read) as usize;
-            if budget == 0 {
-                let wait = Duration::from_secs_f64(16.0 * 1024.0 / self.rate);
-                self.sleep = Some(Box::pin(tokio::time::sleep(wait)));
-                continue;
-            }
-            let take = budget.min(buf.remaining());
-            let mut limited = ReadBuf::new(buf.initialize_unfilled_to(take));
-            let this = &mut *self;
-            match Pin::new(&mut this.inner).poll_read(cx, &mut limited) {
-                Poll::Ready(Ok(())) => {
-                    let n = limited.filled().len();
-                    buf.advance(n);
-                    this.read += n as u64;
-                    return Poll::Ready(Ok(()));
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-impl AsyncWrite for Throttled {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+#[path = "../../benches/support/link.rs"]
+mod link;
 
 /// A 20,000-point cloud as base64 `f32` (about 320 KB a frame).
 fn cloud_payload() -> String {
@@ -185,7 +108,7 @@ async fn slow_viewer(vizcast: &Vizcast, path: &str, rate: f64) -> Viewer {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(64 * 1024).unwrap();
     let stream = socket.connect(vizcast.addr).await.unwrap();
-    let io: Box<dyn Io> = Box::new(Throttled::new(stream, rate));
+    let io: Box<dyn Io> = Box::new(link::Link::new(stream, Some(rate), Arc::default()));
     let (socket, _) = tokio_tungstenite::client_async(vizcast.ws_url(path), io)
         .await
         .unwrap();
