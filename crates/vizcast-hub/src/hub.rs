@@ -221,6 +221,8 @@ pub struct Hub {
     status_parts: Mutex<(Option<RecordingStatus>, Option<ReplayStatus>)>,
     /// When the "latest state exceeds the history budget" warning was last logged.
     warn_forced: Mutex<Option<Instant>>,
+    /// The `/foxglove` endpoint's translated messages, once a Foxglove client connected.
+    foxglove: std::sync::OnceLock<Arc<crate::foxglove::Foxglove>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -268,6 +270,7 @@ impl Hub {
             status: watch::Sender::new(None),
             status_parts: Mutex::new((None, None)),
             warn_forced: Mutex::new(None),
+            foxglove: std::sync::OnceLock::new(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         }))
@@ -338,6 +341,26 @@ impl Hub {
     /// Adds a sink that gets every frame accepted from now on.
     pub fn add_sink(&self, sink: Arc<dyn FrameSink>) {
         self.sinks.write().push(sink);
+    }
+
+    /// Adds a sink and returns the history it starts after, atomically: the sink gets every frame
+    /// accepted after the last frame of the history, none twice.
+    pub(crate) fn add_sink_after_history(&self, sink: Arc<dyn FrameSink>) -> Vec<Utf8Bytes> {
+        let state = self.state.read();
+        let mut history = Vec::new();
+        state.snapshot(&Subscription::all(), &mut history);
+        // Ingest holds the state lock to write while it offers frames to sinks: none can be
+        // accepted between the snapshot and this.
+        self.sinks.write().push(sink);
+        drop(state);
+        history
+    }
+
+    /// The Foxglove WebSocket endpoint's shared state, started on first use.
+    pub(crate) fn foxglove(self: &Arc<Self>) -> Arc<crate::foxglove::Foxglove> {
+        self.foxglove
+            .get_or_init(|| crate::foxglove::Foxglove::start(self))
+            .clone()
     }
 
     /// Removes a sink added with [`Hub::add_sink`].

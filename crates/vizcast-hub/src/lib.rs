@@ -7,7 +7,8 @@
 //!   history with pinned latest state, and the stream table.
 //! - `log.rs`: the live log, one ring shared by every viewer; each viewer's queue is its cursor.
 //! - [`Server`] (`server.rs`): the HTTP listener with `/`, `/ws`, `/ingest`, `/api/*`, `/healthz`.
-//! - `viewer.rs` and `producer.rs`: one connection each.
+//! - `viewer.rs` and `producer.rs`: one connection each; `foxglove.rs`: `/foxglove`, the Foxglove
+//!   WebSocket protocol over the `vizcast-foxglove` translation.
 //! - [`sources`]: JSON lines over TCP and standard input.
 //! - `listener.rs`: the listening socket, plain or TLS ([`Tls`]), and socket options.
 //! - `access.rs`: tokens, `Origin` and `Host` checks.
@@ -15,6 +16,7 @@
 
 mod access;
 mod config;
+mod foxglove;
 mod hub;
 mod listener;
 mod log;

@@ -125,6 +125,7 @@ pub fn router(hub: Arc<Hub>, files: &'static [StaticFile]) -> Router {
             }),
         )
         .route("/ws", get(viewer_upgrade))
+        .route("/foxglove", get(foxglove_upgrade))
         .route("/api/streams", get(api_streams))
         .route("/api/stats", get(api_stats))
         .route_layer(middleware::from_fn_with_state(
@@ -275,6 +276,49 @@ async fn viewer_upgrade(
             None => {
                 let max = hub.config().max_viewers;
                 tracing::warn!(%peer, "refused a viewer: {max} viewers connected (--max-viewers)");
+                refuse_socket(socket, format!("too many viewers ({max}, --max-viewers)")).await;
+            }
+        }
+    })
+}
+
+/// `/foxglove`: the Foxglove WebSocket protocol, for Foxglove and Lichtblick (see `foxglove.rs`).
+async fn foxglove_upgrade(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| crate::foxglove::SUBPROTOCOLS.contains(&p.trim()));
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            "/foxglove speaks the Foxglove WebSocket protocol: offer the subprotocol foxglove.websocket.v1\n",
+        )
+            .into_response();
+    }
+    let ws = upgrade_config(ws, 1 << 20)
+        .protocols(crate::foxglove::SUBPROTOCOLS)
+        .read_buffer_size(4 * 1024)
+        .max_write_buffer_size(
+            crate::hub::BATCH_BYTES + hub.config().limits.max_frame_bytes + WRITE_BUFFER,
+        );
+    let task = hub.tasks().token();
+    ws.on_upgrade(move |socket| async move {
+        let _task = task;
+        match hub.register(Role::Viewer, format!("{peer} (Foxglove)")) {
+            Some(guard) => {
+                tracing::info!(%peer, "Foxglove client connected");
+                crate::foxglove::run(hub, socket, guard).await;
+            }
+            None => {
+                let max = hub.config().max_viewers;
+                tracing::warn!(%peer, "refused a Foxglove client: {max} viewers connected (--max-viewers)");
                 refuse_socket(socket, format!("too many viewers ({max}, --max-viewers)")).await;
             }
         }

@@ -39,11 +39,11 @@ enum Request {
     Reply(Control),
 }
 
-type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
 
 /// How a viewer's session ended.
 #[derive(Debug)]
-enum End {
+pub(crate) enum End {
     /// The viewer closed or the connection dropped.
     Gone,
     /// The hub is shutting down.
@@ -115,7 +115,7 @@ pub(crate) async fn run(
 }
 
 /// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -436,7 +436,7 @@ async fn send_snapshot(
 }
 
 /// Writes messages with one flush, giving up when the socket does not take them within `timeout`.
-async fn write(
+pub(crate) async fn write(
     sink: &mut Sink,
     timeout: Duration,
     messages: impl Iterator<Item = Message>,
