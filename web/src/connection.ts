@@ -98,6 +98,8 @@ export class Connection {
   /** The patterns this connection last asked for (JSON); the hub starts from everything. */
   private sent = '["*"]';
   private subscribeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The subscription this connection's URL asked for (`["*"]`: none). */
+  private urlSubscription: string[] = ["*"];
   /** Whether this connection's hello came (a subscription is sent after it). */
   private greeted = false;
   /** Counts data frames, so that a frame counts once per 3D stream. */
@@ -189,10 +191,16 @@ export class Connection {
 
   private open(): void {
     this.setState("connecting");
-    const socket = new WebSocket(this.url);
+    // A reconnection asks for what the page shows in its URL already, so that its join snapshot
+    // carries no stream the user hid (patterns with a comma cannot go in the query: those are
+    // sent after hello instead).
+    const wanted = this.store.subscription();
+    const inUrl = wanted.length > 0 && !(wanted.length === 1 && wanted[0] === "*") && wanted.every((p) => !p.includes(","));
+    const url = inUrl ? `${this.url}${this.url.includes("?") ? "&" : "?"}streams=${encodeURIComponent(wanted.join(","))}` : this.url;
+    const socket = new WebSocket(url);
     this.socket = socket;
-    // A new connection starts with everything (the URL asks for no subscription).
-    this.sent = '["*"]';
+    this.urlSubscription = inUrl ? wanted : ["*"];
+    this.sent = JSON.stringify(this.urlSubscription);
     this.greeted = false;
     socket.onmessage = (event) => {
       const start = performance.now();
@@ -253,7 +261,7 @@ export class Connection {
     switch (message.vizcast) {
       case "hello":
         this.status.session = String(message.session ?? "");
-        this.status.subscription = ["*"];
+        this.status.subscription = this.urlSubscription;
         this.greeted = true;
         // What this page hides, asked for again on each connection.
         this.sendSubscription();
