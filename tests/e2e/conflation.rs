@@ -289,6 +289,9 @@ async fn subscriptions_change_what_one_viewer_gets_and_bad_ones_change_nothing()
     let mut producer = vizcast.producer().await;
     producer.send(r#"{"stream":"a","value":1}"#).await;
     producer.send(r#"{"stream":"b","value":1}"#).await;
+    vizcast
+        .wait_for_stats("both frames accepted", |s| s["ingest"]["frames"] == 2)
+        .await;
     let mut viewer = Viewer::connect(&vizcast.ws_url("/ws?streams=a"), &[])
         .await
         .unwrap();
