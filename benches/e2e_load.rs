@@ -10,6 +10,7 @@
 //! cargo bench --bench e2e_load -- --ingest ws://H:P/ingest --subscribe ws://H:P/ws [--pid PID]
 //! options: --viewers 1,10,100  --rate 1000  --seconds 5  --only-rate | --only-max
 //!          --payload scalar | cloud-text | cloud-f32   --points 10000   (clouds: use --rate 30)
+//!          --foxglove   (viewers on vizcast's /foxglove, the Foxglove WebSocket protocol)
 //! ```
 //! Loopback only; every scenario is bounded in time. The clients run on the same machine as the
 //! server: on a 2-core machine they compete with it for CPU, which the figures include.
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 #[path = "support/process.rs"]
 mod process;
@@ -40,6 +42,7 @@ struct Options {
     max: bool,
     payload: Payload,
     points: usize,
+    foxglove: bool,
 }
 
 /// What the producer sends.
@@ -66,6 +69,7 @@ fn options() -> Options {
         max: true,
         payload: Payload::Scalar,
         points: 10_000,
+        foxglove: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -93,6 +97,7 @@ fn options() -> Options {
                 }
             }
             "--points" => o.points = args.next().unwrap().parse().unwrap(),
+            "--foxglove" => o.foxglove = true,
             "--only-rate" => o.max = false,
             "--only-max" => o.fixed = false,
             _ => {} // cargo passes --bench; ignore what is not ours
@@ -182,22 +187,56 @@ async fn scenario(
     let lagged = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(viewers.max(1));
+    // Foxglove clients subscribe to the stream's channel, which exists once a frame of it was
+    // translated: send one (not counted: it has no `sent`) before they connect.
+    let foxglove = subscribe.ends_with("/foxglove");
+    if foxglove {
+        let (mut warm, _) = tokio_tungstenite::connect_async_with_config(ingest, None, true)
+            .await
+            .expect("producer connects");
+        warm.send(Message::text(format!(r#"{{"stream":"{tag}","value":-1}}"#)))
+            .await
+            .unwrap();
+        warm.close(None).await.ok();
+    }
     for _ in 0..viewers {
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(subscribe, None, true)
+        let mut request = subscribe.into_client_request().unwrap();
+        if foxglove {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                "foxglove.websocket.v1".parse().unwrap(),
+            );
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .expect("viewer connects");
         let stop = stop.clone();
         let lagged = lagged.clone();
         let ready = ready_tx.clone();
         let marker = marker.clone();
+        let topic = format!("\"topic\":\"/{tag}\"");
         tasks.push(tokio::spawn(async move {
             let mut received = 0u64;
             let mut latencies = Vec::with_capacity(1 << 16);
-            ready.send(()).await.ok();
+            if !foxglove {
+                ready.send(()).await.ok();
+            }
             loop {
                 let next = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
                 let text = match next {
                     Ok(Some(Ok(Message::Text(text)))) => text,
+                    // A Foxglove MessageData: opcode 1, subscription id, log time, payload.
+                    Ok(Some(Ok(Message::Binary(data)))) if foxglove && data.len() > 13 => {
+                        let now = epoch.elapsed().as_micros() as u64;
+                        let payload = std::str::from_utf8(&data[13..]).unwrap_or_default();
+                        if let Some(sent) = payload.rfind("\"sent\":").and_then(|at| {
+                            payload[at + 7..].split([',', '}']).next()?.parse::<f64>().ok()
+                        }) {
+                            received += 1;
+                            latencies.push(now.saturating_sub(sent as u64).min(u64::from(u32::MAX)) as u32);
+                        }
+                        continue;
+                    }
                     Ok(Some(Ok(_))) => continue,
                     Ok(None | Some(Err(_))) => break,
                     Err(_) if stop.load(Ordering::Relaxed) => break,
@@ -205,6 +244,24 @@ async fn scenario(
                 };
                 let now = epoch.elapsed().as_micros() as u64;
                 let text = text.as_str();
+                if foxglove {
+                    // Subscribe to the stream's channel when it is advertised.
+                    if text.contains("\"op\":\"advertise\"") && let Some(at) = text.find(&topic) {
+                        let before = &text[..at];
+                        let id = before.rfind("\"id\":").and_then(|i| {
+                            before[i + 5..].split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok()
+                        });
+                        if let Some(id) = id {
+                            let request = format!(r#"{{"op":"subscribe","subscriptions":[{{"id":1,"channelId":{id}}}]}}"#);
+                            ws.send(Message::text(request)).await.unwrap();
+                            ready.send(()).await.ok();
+                        }
+                    }
+                    if text.contains("\"status\"") && text.contains("fell behind") {
+                        lagged.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
                 if text.starts_with("{\"vizcast\":") {
                     if text.contains("\"lagged\"") {
                         lagged.fetch_add(1, Ordering::Relaxed);
@@ -336,7 +393,7 @@ fn main() {
                 let (ingest, subscribe, pid) = match &spawned {
                     Some(s) => (
                         format!("ws://127.0.0.1:{}/ingest", s.port),
-                        format!("ws://127.0.0.1:{}/ws", s.port),
+                        format!("ws://127.0.0.1:{}/{}", s.port, if o.foxglove { "foxglove" } else { "ws" }),
                         s.child.id(),
                     ),
                     None => (o.ingest.clone().unwrap(), o.subscribe.clone().expect("--subscribe URL"), o.pid),
