@@ -27,8 +27,9 @@ for tool in cargo rustfmt cargo-clippy; do
 done
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 # Chromium for the browser tests; Mesa's lavapipe (software Vulkan) for the 3D renderer and the
-# desktop app's snapshot tests; Xvfb and the X client libraries for the real-window test.
-apt_install chromium mesa-vulkan-drivers libvulkan1 xvfb xauth libx11-xcb1 libxkbcommon-x11-0 libxcursor1 libxi6 libfontconfig1
+# desktop app's snapshot tests; Xvfb and the X client libraries for the real-window test; openssl for
+# the browser TLS test's certificate.
+apt_install chromium openssl mesa-vulkan-drivers libvulkan1 xvfb xauth libx11-xcb1 libxkbcommon-x11-0 libxcursor1 libxi6 libfontconfig1
 # Vulkan and Wayland clients want a private runtime directory; a fresh one silences their warnings.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
