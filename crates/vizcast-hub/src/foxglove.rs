@@ -28,6 +28,8 @@ use vizcast_protocol::{Limits, parse_frame};
 use crate::hub::{Accepted, Client, ClientGuard, FrameSink, Hub};
 use crate::viewer::{AbortOnDrop, End, Sink, write};
 
+/// The `cursor` of a Foxglove client in its [`Client`] record: it reads another log.
+pub(crate) const FOXGLOVE_CURSOR: u64 = u64::MAX;
 /// The subprotocols spoken, preferred first.
 pub(crate) const SUBPROTOCOLS: [&str; 2] = ["foxglove.sdk.v1", "foxglove.websocket.v1"];
 /// Frames waiting for translation; beyond, frames are not translated (counted, logged).
@@ -240,6 +242,8 @@ fn status(level: u8, message: &str) -> Value {
 /// Runs one Foxglove client's session to its end.
 pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
     let client = guard.client().clone();
+    // Not a cursor into `/ws`'s log: `/api/stats` lists it without a queue.
+    client.cursor.store(FOXGLOVE_CURSOR, Ordering::Relaxed);
     let foxglove = hub.foxglove();
     let (mut sink, stream) = socket.split();
     let (requests_tx, requests) = mpsc::channel(4);

@@ -395,10 +395,15 @@ async fn api_stats(State(hub): State<Arc<Hub>>) -> Response {
                 });
                 match role {
                     Role::Viewer => {
-                        let (queue_frames, queue_bytes) =
-                            hub.behind(c.cursor.load(Ordering::Relaxed));
-                        value["queue_frames"] = queue_frames.into();
-                        value["queue_bytes"] = queue_bytes.into();
+                        let cursor = c.cursor.load(Ordering::Relaxed);
+                        if cursor == crate::foxglove::FOXGLOVE_CURSOR {
+                            value["protocol"] = "foxglove".into();
+                        } else {
+                            let (queue_frames, queue_bytes) = hub.behind(cursor);
+                            value["protocol"] = "vizcast".into();
+                            value["queue_frames"] = queue_frames.into();
+                            value["queue_bytes"] = queue_bytes.into();
+                        }
                         value["dropped_frames"] = c.dropped_frames.load(Ordering::Relaxed).into();
                         value["dropped_bytes"] = c.dropped_bytes.load(Ordering::Relaxed).into();
                         value["lagged"] = c.lagged.load(Ordering::Relaxed).into();
