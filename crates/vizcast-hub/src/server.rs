@@ -258,8 +258,30 @@ async fn viewer_upgrade(
             }
         },
     };
-    // Viewers are read-only: all they may send is a `subscribe` request (at most 64 KiB, checked
-    // with a clear error; what is larger than 1 MiB closes the connection).
+    watch_upgrade(
+        hub,
+        ws,
+        peer.to_string(),
+        "viewer",
+        move |hub, socket, guard| viewer::run(hub, socket, guard, subscription),
+    )
+}
+
+/// Upgrades a connection that watches (`/ws`, `/foxglove`): it counts towards `--max-viewers`,
+/// and runs `session` unless the limit is reached.
+fn watch_upgrade<F, S>(
+    hub: Arc<Hub>,
+    ws: WebSocketUpgrade,
+    addr: String,
+    what: &'static str,
+    session: F,
+) -> Response
+where
+    F: FnOnce(Arc<Hub>, WebSocket, crate::hub::ClientGuard) -> S + Send + 'static,
+    S: Future<Output = ()> + Send,
+{
+    // Watchers are read-only: all they may send is a small request (at most 64 KiB, checked with a
+    // clear error; what is larger than 1 MiB closes the connection).
     let ws = upgrade_config(ws, 1 << 20)
         .read_buffer_size(4 * 1024)
         .max_write_buffer_size(
@@ -268,14 +290,14 @@ async fn viewer_upgrade(
     let task = hub.tasks().token();
     ws.on_upgrade(move |socket| async move {
         let _task = task;
-        match hub.register(Role::Viewer, peer.to_string()) {
+        match hub.register(Role::Viewer, addr.clone()) {
             Some(guard) => {
-                tracing::debug!(%peer, "viewer connected");
-                viewer::run(hub, socket, guard, subscription).await;
+                tracing::debug!(peer = %addr, "{what} connected");
+                session(hub, socket, guard).await;
             }
             None => {
                 let max = hub.config().max_viewers;
-                tracing::warn!(%peer, "refused a viewer: {max} viewers connected (--max-viewers)");
+                tracing::warn!(peer = %addr, "refused a {what}: {max} viewers connected (--max-viewers)");
                 refuse_socket(socket, format!("too many viewers ({max}, --max-viewers)")).await;
             }
         }
@@ -302,27 +324,14 @@ async fn foxglove_upgrade(
         )
             .into_response();
     }
-    let ws = upgrade_config(ws, 1 << 20)
-        .protocols(crate::foxglove::SUBPROTOCOLS)
-        .read_buffer_size(4 * 1024)
-        .max_write_buffer_size(
-            crate::hub::BATCH_BYTES + hub.config().limits.max_frame_bytes + WRITE_BUFFER,
-        );
-    let task = hub.tasks().token();
-    ws.on_upgrade(move |socket| async move {
-        let _task = task;
-        match hub.register(Role::Viewer, format!("{peer} (Foxglove)")) {
-            Some(guard) => {
-                tracing::info!(%peer, "Foxglove client connected");
-                crate::foxglove::run(hub, socket, guard).await;
-            }
-            None => {
-                let max = hub.config().max_viewers;
-                tracing::warn!(%peer, "refused a Foxglove client: {max} viewers connected (--max-viewers)");
-                refuse_socket(socket, format!("too many viewers ({max}, --max-viewers)")).await;
-            }
-        }
-    })
+    let ws = ws.protocols(crate::foxglove::SUBPROTOCOLS);
+    watch_upgrade(
+        hub,
+        ws,
+        format!("{peer} (Foxglove)"),
+        "Foxglove client",
+        crate::foxglove::run,
+    )
 }
 
 async fn producer_upgrade(
