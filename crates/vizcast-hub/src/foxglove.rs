@@ -400,17 +400,19 @@ async fn session(
             );
         }
         // Messages of subscribed channels, from the cursor.
+        // Under the lock only reference counts are taken; the frames are built after it.
         let mut lagged = None;
+        let mut picked: Vec<Arc<Translated>> = Vec::new();
         {
             let shared = foxglove.shared.read();
             if cursor < shared.first_seq {
                 lagged = Some(shared.first_seq - cursor);
                 cursor = shared.next_seq();
-                for (channel, subs) in &subscriptions {
-                    if let Some(latest) = shared.latest.get(channel) {
-                        out.extend(subs.iter().map(|sub| message_data(*sub, latest)));
-                    }
-                }
+                picked.extend(
+                    subscriptions
+                        .keys()
+                        .filter_map(|channel| shared.latest.get(channel).cloned()),
+                );
             }
             let start = (cursor - shared.first_seq) as usize;
             let mut bytes = 0;
@@ -419,10 +421,15 @@ async fn session(
                     break;
                 }
                 cursor += 1;
-                if let Some(subs) = subscriptions.get(&message.channel) {
+                if subscriptions.contains_key(&message.channel) {
                     bytes += message.payload.len();
-                    out.extend(subs.iter().map(|sub| message_data(*sub, message)));
+                    picked.push(message.clone());
                 }
+            }
+        }
+        for message in &picked {
+            if let Some(subs) = subscriptions.get(&message.channel) {
+                out.extend(subs.iter().map(|sub| message_data(*sub, message)));
             }
         }
         if let Some(skipped) = lagged {

@@ -221,13 +221,11 @@ impl State {
         if messages.iter().all(|m| &*m.stream == first) {
             return Streams::One(self.intern(first));
         }
-        let mut names: Vec<Arc<str>> = Vec::new();
-        for message in messages {
-            if !names.iter().any(|n| **n == *message.stream) {
-                let name = self.intern(&message.stream);
-                names.push(name);
-            }
-        }
+        // Interned, equal names share one allocation: dedup by address, in O(n log n) for a batch
+        // of many streams.
+        let mut names: Vec<Arc<str>> = messages.iter().map(|m| self.intern(&m.stream)).collect();
+        names.sort_unstable_by_key(|name| Arc::as_ptr(name).cast::<u8>() as usize);
+        names.dedup_by(|a, b| Arc::ptr_eq(a, b));
         Streams::Many(names.into())
     }
 
