@@ -1,6 +1,6 @@
 //! Bad input gets a clear error to its sender and a log line; nothing else is disturbed.
 
-use futures_util::SinkExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -189,4 +189,60 @@ async fn the_stream_limit_refuses_new_streams_but_not_known_ones() {
     );
     producer.send(r#"{"stream":"b","value":2}"#).await;
     assert_eq!(viewer.data(1).await, [r#"{"stream":"b","value":2}"#]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_breaks_the_websocket_protocol_is_closed_and_no_one_else_is() {
+    let vizcast = Vizcast::start(&[]).await;
+    let mut bystander = vizcast.viewer().await;
+
+    // A ping is answered with a pong of the same payload.
+    let mut pinger = vizcast.viewer().await;
+    pinger
+        .socket
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, pinger.socket.next()).await {
+            Ok(Some(Ok(Message::Pong(payload)))) => {
+                assert_eq!(&payload[..], b"are you there");
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no pong: {other:?}"),
+        }
+    }
+
+    // Text that is not UTF-8 closes with 1007; a message over 1 MiB with 1009.
+    let mut bad_text = vizcast.viewer().await;
+    let raw = Frame::message(
+        &b"{\"vizcast\":\"\xff\"}"[..],
+        OpCode::Data(Data::Text),
+        true,
+    );
+    bad_text.socket.send(Message::Frame(raw)).await.unwrap();
+    assert!(matches!(bad_text.next().await, Event::Close(1007, _)));
+    let huge = vizcast.viewer().await;
+    // Send while reading, as any real client does: the close arrives before the payload is sent.
+    let (mut sink, mut stream) = huge.socket.split();
+    let sender = tokio::spawn(async move {
+        sink.send(Message::text("x".repeat(2 << 20))).await.ok();
+    });
+    let close = loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.unwrap(),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1009);
+    sender.abort();
+    vizcast.wait_for_log("broke the WebSocket protocol").await;
+
+    let mut producer = vizcast.producer().await;
+    producer.send(r#"{"stream":"after","value":1}"#).await;
+    assert_eq!(bystander.data(1).await, [r#"{"stream":"after","value":1}"#]);
+    assert_eq!(pinger.data(1).await, [r#"{"stream":"after","value":1}"#]);
 }

@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::StreamExt as _;
 use futures_util::stream::SplitStream;
+use futures_util::{SinkExt as _, StreamExt as _};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -26,7 +27,9 @@ use vizcast_foxglove::{ChannelChange, Translator, TranslatorOptions};
 use vizcast_protocol::{Limits, parse_frame};
 
 use crate::hub::{Accepted, Client, ClientGuard, FrameSink, Hub};
-use crate::viewer::{AbortOnDrop, End, Sink, write};
+use crate::viewer::{AbortOnDrop, End};
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 /// The `cursor` of a Foxglove client in its [`Client`] record: it reads another log.
 pub(crate) const FOXGLOVE_CURSOR: u64 = u64::MAX;
@@ -526,6 +529,27 @@ fn handle(
             }
             subscriptions.retain(|_, subs| !subs.is_empty());
         }
+    }
+}
+
+/// Writes messages with one flush, giving up when the socket does not take them within `timeout`.
+async fn write(
+    sink: &mut Sink,
+    timeout: Duration,
+    messages: impl Iterator<Item = Message>,
+) -> Result<(), End> {
+    let work = async {
+        for message in messages {
+            sink.feed(message).await?;
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Gone),
+        Err(_) => Err(End::Stalled(
+            "the socket accepted nothing for the ping timeout",
+        )),
     }
 }
 

@@ -25,6 +25,7 @@ mod server;
 pub mod sources;
 mod state;
 mod viewer;
+mod websocket;
 
 pub use access::{Refusal, Route};
 pub use axum::extract::ws::Utf8Bytes;

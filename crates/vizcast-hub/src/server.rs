@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use vizcast_protocol::Subscription;
@@ -19,6 +20,7 @@ use vizcast_protocol::Subscription;
 use crate::access::Route;
 use crate::hub::{Hub, Role};
 use crate::listener::{HubListener, Peer, Tls};
+use crate::websocket::{self, FrameWriter, Kind};
 use crate::{producer, viewer};
 
 /// Extra bytes the WebSocket write buffer may hold beyond one batch (one flush).
@@ -246,7 +248,7 @@ async fn viewer_upgrade(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Query(query): Query<ViewerQuery>,
-    ws: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
     let subscription = match query.streams.as_deref() {
         None => Subscription::all(),
@@ -258,16 +260,71 @@ async fn viewer_upgrade(
             }
         },
     };
-    watch_upgrade(
-        hub,
-        ws,
-        peer.to_string(),
-        "viewer",
-        move |hub, socket, guard| viewer::run(hub, socket, guard, subscription),
+    // The viewer's own WebSocket (see `websocket.rs`): frames are written from the shared buffers.
+    let response = match websocket::accept(request.headers()) {
+        Ok(response) => response,
+        Err(refusal) => return *refusal,
+    };
+    let upgrade = hyper::upgrade::on(&mut request);
+    let task = hub.tasks().token();
+    tokio::spawn(async move {
+        let _task = task;
+        let io = match upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(err) => {
+                tracing::debug!(%peer, "a viewer's upgrade failed: {err}");
+                return;
+            }
+        };
+        if let Some(guard) = register_watcher(&hub, &peer.to_string(), "viewer") {
+            viewer::run(hub, io, guard, subscription).await;
+        } else {
+            let mut writer = FrameWriter::new(io);
+            let reason = too_many_viewers(&hub);
+            writer.push(Kind::Text, refusal(&reason).into());
+            writer.push_close(1013, &reason);
+            let bye = async {
+                writer.flush().await?;
+                writer.shutdown().await
+            };
+            tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
+        }
+    });
+    response
+}
+
+/// Registers a connection that watches (`/ws`, `/foxglove`): it counts towards `--max-viewers`.
+fn register_watcher(hub: &Arc<Hub>, addr: &str, what: &str) -> Option<crate::hub::ClientGuard> {
+    let guard = hub.register(Role::Viewer, addr.to_owned());
+    match &guard {
+        Some(_) => tracing::debug!(peer = %addr, "{what} connected"),
+        None => {
+            let max = hub.config().max_viewers;
+            tracing::warn!(peer = %addr, "refused a {what}: {max} viewers connected (--max-viewers)");
+        }
+    }
+    guard
+}
+
+fn too_many_viewers(hub: &Hub) -> String {
+    format!(
+        "too many viewers ({}, --max-viewers)",
+        hub.config().max_viewers
     )
 }
 
-/// Upgrades a connection that watches (`/ws`, `/foxglove`): it counts towards `--max-viewers`,
+/// The error a refused connection is sent before it is closed.
+fn refusal(reason: &str) -> String {
+    vizcast_protocol::Control::Error {
+        code: "refused".to_owned(),
+        message: reason.to_owned(),
+        frame: None,
+        offset: None,
+    }
+    .to_json()
+}
+
+/// Upgrades a `/foxglove` connection through the WebSocket library: it counts towards `--max-viewers`,
 /// and runs `session` unless the limit is reached.
 fn watch_upgrade<F, S>(
     hub: Arc<Hub>,
@@ -290,16 +347,9 @@ where
     let task = hub.tasks().token();
     ws.on_upgrade(move |socket| async move {
         let _task = task;
-        match hub.register(Role::Viewer, addr.clone()) {
-            Some(guard) => {
-                tracing::debug!(peer = %addr, "{what} connected");
-                session(hub, socket, guard).await;
-            }
-            None => {
-                let max = hub.config().max_viewers;
-                tracing::warn!(peer = %addr, "refused a {what}: {max} viewers connected (--max-viewers)");
-                refuse_socket(socket, format!("too many viewers ({max}, --max-viewers)")).await;
-            }
+        match register_watcher(&hub, &addr, what) {
+            Some(guard) => session(hub, socket, guard).await,
+            None => refuse_socket(socket, too_many_viewers(&hub)).await,
         }
     })
 }
@@ -361,14 +411,8 @@ async fn producer_upgrade(
 
 /// Closes a just-upgraded socket with 1013 (try again later) and a reason.
 async fn refuse_socket(mut socket: WebSocket, reason: String) {
-    let error = vizcast_protocol::Control::Error {
-        code: "refused".to_owned(),
-        message: reason.clone(),
-        frame: None,
-        offset: None,
-    };
     socket
-        .send(Message::Text(error.to_json().into()))
+        .send(Message::Text(refusal(&reason).into()))
         .await
         .ok();
     let close = CloseFrame {

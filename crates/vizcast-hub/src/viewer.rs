@@ -20,26 +20,35 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt as _, StreamExt as _};
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use vizcast_protocol::{Control, Limits, Subscription};
 
 use crate::hub::{Client, ClientGuard, Hub, Role};
 use crate::log::ReadOutcome;
+use crate::websocket::{FrameReader, FrameWriter, Incoming, Kind};
 
 /// How often a viewer that is being conflated is told so.
 const CONFLATED_EVERY: Duration = Duration::from_secs(1);
+/// The longest message a viewer may send. Requests over 64 KiB get a clear error; what is longer
+/// than this closes the connection (1009).
+pub(crate) const MAX_REQUEST: usize = 1 << 20;
+
+/// A viewer's connection, once upgraded.
+pub(crate) type Io = TokioIo<hyper::upgrade::Upgraded>;
+/// The writing side of a viewer's connection.
+pub(crate) type Writer = FrameWriter<WriteHalf<Io>>;
 
 /// What the reader hands the writer: a new subscription, or a reply to send.
 #[derive(Debug)]
 enum Request {
     Subscribe(Subscription),
     Reply(Control),
+    Pong(Bytes),
 }
-
-pub(crate) type Sink = SplitSink<WebSocket, Message>;
 
 /// How a viewer's session ended.
 #[derive(Debug)]
@@ -53,24 +62,19 @@ pub(crate) enum End {
 }
 
 /// Runs a viewer's session to its end. `subscription` is what it asked for in its URL.
-pub(crate) async fn run(
-    hub: Arc<Hub>,
-    socket: WebSocket,
-    guard: ClientGuard,
-    subscription: Subscription,
-) {
+pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard, subscription: Subscription) {
     let client = guard.client().clone();
-    let (mut sink, stream) = socket.split();
+    let (read, write) = tokio::io::split(io);
+    let mut writer = FrameWriter::new(write);
     let epoch = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
     // Bounded: a viewer that floods requests waits on its own socket.
     let (requests_tx, requests) = mpsc::channel(4);
     // The reader runs in its own task so that it is polled only when the viewer sends something,
-    // not each time the writer wakes up (a read attempt is not free: the WebSocket library clears
-    // its read buffer first).
+    // not each time the writer wakes up.
     let limits = hub.config().limits.clone();
     let mut reader = AbortOnDrop(tokio::spawn(read_loop(
-        stream,
+        FrameReader::new(read, MAX_REQUEST),
         heard.clone(),
         epoch,
         limits,
@@ -78,7 +82,7 @@ pub(crate) async fn run(
     )));
     let mut session = Session {
         hub: &hub,
-        sink: &mut sink,
+        writer: &mut writer,
         client: &client,
         subscription,
         requests,
@@ -87,57 +91,74 @@ pub(crate) async fn run(
         conflated_bytes: 0,
         last_conflated: None,
     };
-    let end = tokio::select! {
-        end = session.write_loop(&heard, epoch) => end,
-        _ = &mut reader.0 => End::Gone,
+    let (end, close) = tokio::select! {
+        end = session.write_loop(&heard, epoch) => match end {
+            // The reader ended (its requests channel closed): how, it is about to say.
+            End::Gone => {
+                let close = tokio::time::timeout(Duration::from_millis(100), &mut reader.0).await;
+                (End::Gone, close.ok().and_then(Result::ok).flatten())
+            }
+            end => (end, None),
+        },
+        close = &mut reader.0 => (End::Gone, close.ok().flatten()),
     };
     drop(reader);
-    match end {
-        End::Shutdown => {
-            let close = CloseFrame {
-                code: 1001,
-                reason: Utf8Bytes::from_static("vizcast is shutting down"),
-            };
-            let bye = sink.send(Message::Close(Some(close)));
-            tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
-        }
+    let (code, reason) = match &end {
+        End::Shutdown => (1001, "vizcast is shutting down"),
         End::Stalled(why) => {
             tracing::info!(viewer = %client.addr, "closing a stalled viewer: {why}");
+            (1008, *why)
         }
-        End::Gone => {
-            // Flush the reply to the viewer's close frame, if any.
-            tokio::time::timeout(Duration::from_millis(500), sink.close())
-                .await
-                .ok();
-        }
+        // The reply to the viewer's close frame, or why its stream was refused.
+        End::Gone => close.unwrap_or((1000, "")),
+    };
+    if !matches!(end, End::Stalled(_)) {
+        writer.push_close(code, reason);
+        let bye = async {
+            writer.flush().await?;
+            writer.shutdown().await
+        };
+        tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
     }
     tracing::debug!(viewer = %client.addr, frames = client.frames.load(Ordering::Relaxed), "viewer disconnected");
 }
 
 /// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop<T = ()>(pub(crate) tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
 /// Reads what the viewer sends: anything proves it is alive; a `subscribe` request goes to the
-/// writer, anything else gets an error. Ends when the viewer closes.
+/// writer, a ping is answered, anything else gets an error. Ends when the viewer closes, with the
+/// close code and reason to send it (`None` when the connection is gone).
 async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+    mut reader: FrameReader<ReadHalf<Io>>,
     heard: Arc<AtomicU64>,
     epoch: Instant,
     limits: Limits,
     requests: mpsc::Sender<Request>,
-) {
-    while let Some(Ok(message)) = stream.next().await {
+) -> Option<(u16, &'static str)> {
+    loop {
+        let message = match reader.next().await {
+            Ok(Some(message)) => message,
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::info!("closing a viewer that broke the WebSocket protocol: {err}");
+                return err
+                    .close_code()
+                    .map(|code| (code, "WebSocket protocol error"));
+            }
+        };
         heard.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         let request = match message {
-            Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Text(text) => match Subscription::from_request(text.as_str(), &limits) {
+            Incoming::Close => return Some((1000, "")),
+            Incoming::Pong => continue,
+            Incoming::Ping(payload) => Request::Pong(payload),
+            Incoming::Text(text) => match Subscription::from_request(text.as_str(), &limits) {
                 Ok(subscription) => Request::Subscribe(subscription),
                 Err(err) => {
                     tracing::info!("refused a viewer's request: {err}");
@@ -149,7 +170,7 @@ async fn read_loop(
                     })
                 }
             },
-            Message::Binary(_) => Request::Reply(Control::Error {
+            Incoming::Binary => Request::Reply(Control::Error {
                 code: "read_only".to_owned(),
                 message: "viewers are read-only: the only request a viewer may send is a `subscribe` text message".to_owned(),
                 frame: None,
@@ -157,7 +178,7 @@ async fn read_loop(
             }),
         };
         if requests.send(request).await.is_err() {
-            break;
+            return None;
         }
     }
 }
@@ -165,7 +186,7 @@ async fn read_loop(
 /// The writing side of a viewer's session.
 struct Session<'a> {
     hub: &'a Hub,
-    sink: &'a mut Sink,
+    writer: &'a mut Writer,
     client: &'a Client,
     subscription: Subscription,
     requests: mpsc::Receiver<Request>,
@@ -178,18 +199,21 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    async fn send(&mut self, messages: impl Iterator<Item = Message>) -> Result<(), End> {
-        write(self.sink, self.hub.config().ping_timeout, messages).await
+    /// Sends text messages with one flush.
+    async fn send(&mut self, texts: impl Iterator<Item = Utf8Bytes>) -> Result<(), End> {
+        for text in texts {
+            self.writer.push(Kind::Text, text.into());
+        }
+        flush(self.writer, self.hub.config().ping_timeout).await
     }
 
     async fn send_control(&mut self, control: &Control) -> Result<(), End> {
-        let message = Message::Text(control.to_json().into());
-        self.send(std::iter::once(message)).await
+        self.send(std::iter::once(control.to_json().into())).await
     }
 
     /// Sends a snapshot and counts it.
     async fn snapshot(&mut self, reason: &str, frames: &[Utf8Bytes]) -> Result<(), End> {
-        send_snapshot(self.sink, self.hub.config().ping_timeout, reason, frames).await?;
+        send_snapshot(self.writer, self.hub.config().ping_timeout, reason, frames).await?;
         let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
         self.client
             .frames
@@ -252,6 +276,10 @@ impl Session<'_> {
     async fn handle(&mut self, request: Request, cursor: u64) -> Result<(), End> {
         match request {
             Request::Reply(control) => self.send_control(&control).await,
+            Request::Pong(payload) => {
+                self.writer.push(Kind::Pong, payload);
+                flush(self.writer, self.hub.config().ping_timeout).await
+            }
             Request::Subscribe(subscription) => {
                 let mut added = Vec::new();
                 self.hub
@@ -290,7 +318,7 @@ impl Session<'_> {
         let mut status = hub.watch_status();
         let current = status.borrow_and_update().clone();
         if let Some(text) = current {
-            self.send(std::iter::once(Message::Text(text))).await?;
+            self.send(std::iter::once(text)).await?;
         }
         *client.subscription.lock() = self.subscription.patterns();
         let (mut cursor, mut offset, mut generation) = hub.join(&self.subscription, &mut batch);
@@ -304,7 +332,7 @@ impl Session<'_> {
             if status.has_changed().unwrap_or(false) {
                 let current = status.borrow_and_update().clone();
                 if let Some(text) = current {
-                    self.send(std::iter::once(Message::Text(text))).await?;
+                    self.send(std::iter::once(text)).await?;
                 }
             }
             while let Ok(request) = self.requests.try_recv() {
@@ -326,7 +354,7 @@ impl Session<'_> {
                     if !batch.is_empty() {
                         let count = batch.len() as u64;
                         let bytes: u64 = batch.iter().map(|f| f.len() as u64).sum();
-                        self.send(batch.drain(..).map(Message::Text)).await?;
+                        self.send(batch.drain(..)).await?;
                         client.frames.fetch_add(count, Ordering::Relaxed);
                         client.bytes.fetch_add(bytes, Ordering::Relaxed);
                     }
@@ -394,8 +422,8 @@ impl Session<'_> {
                 if silent > config.ping_timeout.as_millis() as u64 {
                     return Err(End::Stalled("no answer to pings"));
                 }
-                let ping = Message::Ping(bytes::Bytes::new());
-                self.send(std::iter::once(ping)).await?;
+                self.writer.push(Kind::Ping, Bytes::new());
+                flush(self.writer, config.ping_timeout).await?;
                 next_ping = now + config.ping_interval;
             }
         }
@@ -404,7 +432,7 @@ impl Session<'_> {
 
 /// Sends a snapshot: `snapshot_begin`, the frames, `snapshot_end`.
 async fn send_snapshot(
-    sink: &mut Sink,
+    writer: &mut Writer,
     timeout: Duration,
     reason: &str,
     frames: &[Utf8Bytes],
@@ -418,36 +446,20 @@ async fn send_snapshot(
     let end = Control::SnapshotEnd {
         frames: frames.len() as u64,
     };
-    write(
-        sink,
-        timeout,
-        std::iter::once(Message::Text(begin.to_json().into())),
-    )
-    .await?;
+    writer.push(Kind::Text, begin.to_json().into());
     for chunk in frames.chunks(crate::hub::BATCH_FRAMES) {
-        write(sink, timeout, chunk.iter().cloned().map(Message::Text)).await?;
+        for frame in chunk {
+            writer.push(Kind::Text, frame.clone().into());
+        }
+        flush(writer, timeout).await?;
     }
-    write(
-        sink,
-        timeout,
-        std::iter::once(Message::Text(end.to_json().into())),
-    )
-    .await
+    writer.push(Kind::Text, end.to_json().into());
+    flush(writer, timeout).await
 }
 
-/// Writes messages with one flush, giving up when the socket does not take them within `timeout`.
-pub(crate) async fn write(
-    sink: &mut Sink,
-    timeout: Duration,
-    messages: impl Iterator<Item = Message>,
-) -> Result<(), End> {
-    let work = async {
-        for message in messages {
-            sink.feed(message).await?;
-        }
-        sink.flush().await
-    };
-    match tokio::time::timeout(timeout, work).await {
+/// Writes what is queued, giving up when the socket does not take it within `timeout`.
+pub(crate) async fn flush(writer: &mut Writer, timeout: Duration) -> Result<(), End> {
+    match tokio::time::timeout(timeout, writer.flush()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Gone),
         Err(_) => Err(End::Stalled(
