@@ -37,6 +37,8 @@ export class StreamTree {
   private structure = -1;
   private rows: Row[] = [];
   private filter = "";
+  /** What the rows show, so that a change that leaves them the same (a replay looping) keeps them. */
+  private shown = "";
 
   constructor(container: HTMLElement, private readonly store: Store, private readonly onToggle: () => void) {
     const search = element("input", "filter");
@@ -58,6 +60,13 @@ export class StreamTree {
     if (this.structure === this.store.structureVersion) return;
     this.structure = this.store.structureVersion;
     const names = [...this.store.kinds.keys()].filter((n) => !this.filter || n.toLowerCase().includes(this.filter)).sort(naturalOrder);
+    const shown = names
+      .slice(0, MAX_ROWS)
+      .map((n) => `${n}|${[...(this.store.kinds.get(n) ?? [])].join(",")}|${this.store.series.get(n)?.index ?? ""}|${this.store.isVisible(n)}`)
+      .join("\n") + `\n${names.length}\n${this.filter}`;
+    // Rebuilding would detach the rows under the pointer (a click in progress would be lost).
+    if (shown === this.shown) return;
+    this.shown = shown;
     const fragment = document.createDocumentFragment();
     this.rows = [];
     let previous: string[] = [];

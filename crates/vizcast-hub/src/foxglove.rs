@@ -17,19 +17,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::stream::SplitStream;
-use futures_util::{SinkExt as _, StreamExt as _};
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use parking_lot::RwLock;
 use serde_json::{Value, json};
+use tokio::io::ReadHalf;
 use tokio::sync::{mpsc, watch};
 use vizcast_foxglove::{ChannelChange, Translator, TranslatorOptions};
 use vizcast_protocol::{Limits, parse_frame};
 
 use crate::hub::{Accepted, Client, ClientGuard, FrameSink, Hub};
-use crate::viewer::{AbortOnDrop, End};
-
-type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+use crate::viewer::{AbortOnDrop, End, Io, MAX_REQUEST, Writer};
+use crate::websocket::{FrameReader, FrameWriter, Incoming, Kind};
 
 /// The `cursor` of a Foxglove client in its [`Client`] record: it reads another log.
 pub(crate) const FOXGLOVE_CURSOR: u64 = u64::MAX;
@@ -54,7 +53,7 @@ struct Translated {
     seq: u64,
     channel: u32,
     log_time_ns: u64,
-    payload: bytes::Bytes,
+    payload: Bytes,
 }
 
 /// What the translation thread produced.
@@ -80,7 +79,7 @@ impl Shared {
         self.first_seq + self.log.len() as u64
     }
 
-    fn push(&mut self, channel: u32, log_time_ns: u64, payload: bytes::Bytes) {
+    fn push(&mut self, channel: u32, log_time_ns: u64, payload: Bytes) {
         let message = Arc::new(Translated {
             seq: self.next_seq(),
             channel,
@@ -222,7 +221,7 @@ impl Foxglove {
             shared.push(
                 message.channel.0,
                 message.log_time_ns,
-                bytes::Bytes::from(message.payload),
+                Bytes::from(message.payload),
             );
         }
         drop(shared);
@@ -236,6 +235,14 @@ enum Request {
     Subscribe(Vec<(u32, u32)>),
     Unsubscribe(Vec<u32>),
     Reply(Value),
+    Pong(Bytes),
+}
+
+/// What a client is sent: a JSON message, a channel's message as MessageData, or a pong.
+enum Out {
+    Text(String),
+    Data(u32, Arc<Translated>),
+    Pong(Bytes),
 }
 
 fn status(level: u8, message: &str) -> Value {
@@ -243,36 +250,61 @@ fn status(level: u8, message: &str) -> Value {
 }
 
 /// Runs one Foxglove client's session to its end.
-pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
+pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard) {
     let client = guard.client().clone();
     // Not a cursor into `/ws`'s log: `/api/stats` lists it without a queue.
     client.cursor.store(FOXGLOVE_CURSOR, Ordering::Relaxed);
     let foxglove = hub.foxglove();
-    let (mut sink, stream) = socket.split();
+    let (read, write) = tokio::io::split(io);
+    let mut writer = FrameWriter::new(write);
     let (requests_tx, requests) = mpsc::channel(4);
-    let mut reader = AbortOnDrop(tokio::spawn(read_loop(stream, requests_tx)));
-    let end = tokio::select! {
-        end = session(&hub, &foxglove, &mut sink, &client, requests) => end,
-        _ = &mut reader.0 => End::Gone,
+    let mut reader = AbortOnDrop(tokio::spawn(read_loop(
+        FrameReader::new(read, MAX_REQUEST),
+        requests_tx,
+    )));
+    let (end, close) = tokio::select! {
+        end = session(&hub, &foxglove, &mut writer, &client, requests) => match end {
+            End::Gone => {
+                let close = tokio::time::timeout(Duration::from_millis(100), &mut reader.0).await;
+                (End::Gone, close.ok().and_then(Result::ok).flatten())
+            }
+            end => (end, None),
+        },
+        close = &mut reader.0 => (End::Gone, close.ok().flatten()),
     };
     drop(reader);
+    crate::viewer::close(&mut writer, &end, close).await;
     tracing::debug!(client = %client.addr, ?end, "Foxglove client disconnected");
 }
 
 /// Reads what the client sends: `subscribe` and `unsubscribe`; anything else gets a `status`.
-async fn read_loop(mut stream: SplitStream<WebSocket>, requests: mpsc::Sender<Request>) {
-    while let Some(Ok(message)) = stream.next().await {
-        let request = match message {
-            Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Binary(_) => Request::Reply(status(
+/// Ends when the client closes, with the close code to send it.
+async fn read_loop(
+    mut reader: FrameReader<ReadHalf<Io>>,
+    requests: mpsc::Sender<Request>,
+) -> Option<(u16, &'static str)> {
+    loop {
+        let request = match reader.next().await {
+            Ok(Some(Incoming::Close)) => return Some((1000, "")),
+            Ok(Some(Incoming::Pong)) => continue,
+            Ok(Some(Incoming::Ping(payload))) => Request::Pong(payload),
+            Ok(Some(Incoming::Binary)) => Request::Reply(status(
                 ERROR,
                 "vizcast's Foxglove endpoint is read-only: it takes only subscribe and unsubscribe",
             )),
-            Message::Text(text) => parse_request(text.as_str()),
+            Ok(Some(Incoming::Text(text))) => parse_request(text.as_str()),
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::info!(
+                    "closing a Foxglove client that broke the WebSocket protocol: {err}"
+                );
+                return err
+                    .close_code()
+                    .map(|code| (code, "WebSocket protocol error"));
+            }
         };
         if requests.send(request).await.is_err() {
-            break;
+            return None;
         }
     }
 }
@@ -319,25 +351,28 @@ fn parse_request(text: &str) -> Request {
     }
 }
 
-/// A MessageData frame: opcode 1, subscription id (u32), log time (u64, ns), payload.
-fn message_data(subscription: u32, message: &Translated) -> Message {
-    let mut frame = Vec::with_capacity(13 + message.payload.len());
-    frame.push(1);
-    frame.extend_from_slice(&subscription.to_le_bytes());
-    frame.extend_from_slice(&message.log_time_ns.to_le_bytes());
-    frame.extend_from_slice(&message.payload);
-    Message::Binary(frame.into())
+/// The start of a MessageData frame: opcode 1, subscription id (u32), log time (u64, ns); the
+/// payload follows.
+fn message_data_prefix(subscription: u32, message: &Translated) -> [u8; 13] {
+    let mut prefix = [1; 13];
+    prefix[1..5].copy_from_slice(&subscription.to_le_bytes());
+    prefix[5..].copy_from_slice(&message.log_time_ns.to_le_bytes());
+    prefix
 }
 
-fn text(value: &Value) -> Message {
-    Message::Text(value.to_string().into())
+fn message_data(subscription: u32, message: &Arc<Translated>) -> Out {
+    Out::Data(subscription, message.clone())
+}
+
+fn text(value: &Value) -> Out {
+    Out::Text(value.to_string())
 }
 
 /// The client's writing side.
 async fn session(
     hub: &Hub,
     foxglove: &Foxglove,
-    sink: &mut Sink,
+    writer: &mut Writer,
     client: &Client,
     mut requests: mpsc::Receiver<Request>,
 ) -> End {
@@ -352,7 +387,7 @@ async fn session(
         "metadata": {"version": env!("CARGO_PKG_VERSION")},
         "sessionId": foxglove.session,
     });
-    if let Err(end) = write(sink, timeout, std::iter::once(text(&info))).await {
+    if let Err(end) = write(writer, timeout, std::iter::once(text(&info))).await {
         return end;
     }
     // Subscriptions by channel, and the channels this client was told about.
@@ -363,7 +398,7 @@ async fn session(
         (u64::MAX, u64::MAX, shared.next_seq())
     };
     let mut next_ping = tokio::time::Instant::now() + hub.config().ping_interval;
-    let mut out: Vec<Message> = Vec::new();
+    let mut out: Vec<Out> = Vec::new();
     loop {
         changed.borrow_and_update();
         // Channels: unadvertise everything after a reset; advertise what is new or changed.
@@ -451,12 +486,12 @@ async fn session(
             let bytes: u64 = out
                 .iter()
                 .map(|m| match m {
-                    Message::Text(t) => t.len() as u64,
-                    Message::Binary(b) => b.len() as u64,
-                    _ => 0,
+                    Out::Text(t) => t.len() as u64,
+                    Out::Data(_, message) => 13 + message.payload.len() as u64,
+                    Out::Pong(_) => 0,
                 })
                 .sum();
-            if let Err(end) = write(sink, timeout, out.drain(..)).await {
+            if let Err(end) = write(writer, timeout, out.drain(..)).await {
                 return end;
             }
             client.frames.fetch_add(count, Ordering::Relaxed);
@@ -480,8 +515,8 @@ async fn session(
         }
         let now = tokio::time::Instant::now();
         if now >= next_ping {
-            let ping = Message::Ping(bytes::Bytes::new());
-            if let Err(end) = write(sink, timeout, std::iter::once(ping)).await {
+            writer.push(Kind::Ping, Bytes::new());
+            if let Err(end) = crate::viewer::flush(writer, timeout).await {
                 return end;
             }
             next_ping = now + hub.config().ping_interval;
@@ -496,10 +531,11 @@ fn handle(
     cursor: u64,
     advertised: &HashMap<u32, Arc<Value>>,
     subscriptions: &mut BTreeMap<u32, Vec<u32>>,
-    out: &mut Vec<Message>,
+    out: &mut Vec<Out>,
 ) {
     match request {
         Request::Reply(reply) => out.push(text(&reply)),
+        Request::Pong(payload) => out.push(Out::Pong(payload)),
         Request::Subscribe(list) => {
             let shared = foxglove.shared.read();
             for (sub, channel) in list {
@@ -534,23 +570,22 @@ fn handle(
 
 /// Writes messages with one flush, giving up when the socket does not take them within `timeout`.
 async fn write(
-    sink: &mut Sink,
+    writer: &mut Writer,
     timeout: Duration,
-    messages: impl Iterator<Item = Message>,
+    messages: impl Iterator<Item = Out>,
 ) -> Result<(), End> {
-    let work = async {
-        for message in messages {
-            sink.feed(message).await?;
+    for message in messages {
+        match message {
+            Out::Text(text) => writer.push(Kind::Text, text.into()),
+            Out::Data(subscription, message) => writer.push_prefixed(
+                Kind::Binary,
+                &message_data_prefix(subscription, &message),
+                message.payload.clone(),
+            ),
+            Out::Pong(payload) => writer.push(Kind::Pong, payload),
         }
-        sink.flush().await
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(End::Gone),
-        Err(_) => Err(End::Stalled(
-            "the socket accepted nothing for the ping timeout",
-        )),
     }
+    crate::viewer::flush(writer, timeout).await
 }
 
 #[cfg(test)]
@@ -600,21 +635,16 @@ mod tests {
     }
 
     #[test]
-    fn message_data_is_opcode_subscription_time_payload() {
+    fn message_data_starts_with_opcode_subscription_and_time() {
         let message = Translated {
             seq: 0,
             channel: 3,
             log_time_ns: 0x0102_0304_0506_0708,
-            payload: bytes::Bytes::from_static(b"{}"),
-        };
-        let Message::Binary(frame) = message_data(0x0A0B_0C0D, &message) else {
-            panic!("not binary");
+            payload: Bytes::from_static(b"{}"),
         };
         assert_eq!(
-            &frame[..],
-            [
-                1, 0x0D, 0x0C, 0x0B, 0x0A, 8, 7, 6, 5, 4, 3, 2, 1, b'{', b'}'
-            ]
+            message_data_prefix(0x0A0B_0C0D, &message),
+            [1, 0x0D, 0x0C, 0x0B, 0x0A, 8, 7, 6, 5, 4, 3, 2, 1]
         );
     }
 }

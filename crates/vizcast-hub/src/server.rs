@@ -248,7 +248,7 @@ async fn viewer_upgrade(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Query(query): Query<ViewerQuery>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
     let subscription = match query.streams.as_deref() {
         None => Subscription::all(),
@@ -260,8 +260,32 @@ async fn viewer_upgrade(
             }
         },
     };
-    // The viewer's own WebSocket (see `websocket.rs`): frames are written from the shared buffers.
-    let response = match websocket::accept(request.headers()) {
+    upgrade_watcher(
+        hub,
+        peer.to_string(),
+        "viewer",
+        None,
+        request,
+        move |hub, io, guard| viewer::run(hub, io, guard, subscription),
+    )
+}
+
+/// Upgrades a connection that watches (`/ws`, `/foxglove`) with vizcast's own WebSocket framing
+/// (see `websocket.rs`: frames are written from the shared buffers): it counts towards
+/// `--max-viewers`, and runs `session` unless the limit is reached.
+fn upgrade_watcher<F, S>(
+    hub: Arc<Hub>,
+    addr: String,
+    what: &'static str,
+    protocol: Option<&'static str>,
+    mut request: Request,
+    session: F,
+) -> Response
+where
+    F: FnOnce(Arc<Hub>, viewer::Io, crate::hub::ClientGuard) -> S + Send + 'static,
+    S: Future<Output = ()> + Send,
+{
+    let response = match websocket::accept(request.headers(), protocol) {
         Ok(response) => response,
         Err(refusal) => return *refusal,
     };
@@ -272,12 +296,12 @@ async fn viewer_upgrade(
         let io = match upgrade.await {
             Ok(upgraded) => TokioIo::new(upgraded),
             Err(err) => {
-                tracing::debug!(%peer, "a viewer's upgrade failed: {err}");
+                tracing::debug!(peer = %addr, "a {what}'s upgrade failed: {err}");
                 return;
             }
         };
-        if let Some(guard) = register_watcher(&hub, &peer.to_string(), "viewer") {
-            viewer::run(hub, io, guard, subscription).await;
+        if let Some(guard) = register_watcher(&hub, &addr, what) {
+            session(hub, io, guard).await;
         } else {
             let mut writer = FrameWriter::new(io);
             let reason = too_many_viewers(&hub);
@@ -324,62 +348,37 @@ fn refusal(reason: &str) -> String {
     .to_json()
 }
 
-/// Upgrades a `/foxglove` connection through the WebSocket library: it counts towards `--max-viewers`,
-/// and runs `session` unless the limit is reached.
-fn watch_upgrade<F, S>(
-    hub: Arc<Hub>,
-    ws: WebSocketUpgrade,
-    addr: String,
-    what: &'static str,
-    session: F,
-) -> Response
-where
-    F: FnOnce(Arc<Hub>, WebSocket, crate::hub::ClientGuard) -> S + Send + 'static,
-    S: Future<Output = ()> + Send,
-{
-    // Watchers are read-only: all they may send is a small request (at most 64 KiB, checked with a
-    // clear error; what is larger than 1 MiB closes the connection).
-    let ws = upgrade_config(ws, 1 << 20)
-        .read_buffer_size(4 * 1024)
-        .max_write_buffer_size(
-            crate::hub::BATCH_BYTES + hub.config().limits.max_frame_bytes + WRITE_BUFFER,
-        );
-    let task = hub.tasks().token();
-    ws.on_upgrade(move |socket| async move {
-        let _task = task;
-        match register_watcher(&hub, &addr, what) {
-            Some(guard) => session(hub, socket, guard).await,
-            None => refuse_socket(socket, too_many_viewers(&hub)).await,
-        }
-    })
-}
-
 /// `/foxglove`: the Foxglove WebSocket protocol, for Foxglove and Lichtblick (see `foxglove.rs`).
 async fn foxglove_upgrade(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    request: Request,
 ) -> Response {
-    let offered = headers
+    // The server's preference among what the client offers.
+    let offered: Vec<String> = request
+        .headers()
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|p| crate::foxglove::SUBPROTOCOLS.contains(&p.trim()));
-    if !offered {
+        .map(|p| p.trim().to_owned())
+        .collect();
+    let Some(protocol) = crate::foxglove::SUBPROTOCOLS
+        .into_iter()
+        .find(|p| offered.iter().any(|o| o == p))
+    else {
         return (
             StatusCode::BAD_REQUEST,
             "/foxglove speaks the Foxglove WebSocket protocol: offer the subprotocol foxglove.websocket.v1\n",
         )
             .into_response();
-    }
-    let ws = ws.protocols(crate::foxglove::SUBPROTOCOLS);
-    watch_upgrade(
+    };
+    upgrade_watcher(
         hub,
-        ws,
         format!("{peer} (Foxglove)"),
         "Foxglove client",
+        Some(protocol),
+        request,
         crate::foxglove::run,
     )
 }

@@ -91,7 +91,7 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard, subscription:
         conflated_bytes: 0,
         last_conflated: None,
     };
-    let (end, close) = tokio::select! {
+    let (end, close_code) = tokio::select! {
         end = session.write_loop(&heard, epoch) => match end {
             // The reader ended (its requests channel closed): how, it is about to say.
             End::Gone => {
@@ -103,24 +103,28 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard, subscription:
         close = &mut reader.0 => (End::Gone, close.ok().flatten()),
     };
     drop(reader);
-    let (code, reason) = match &end {
+    if let End::Stalled(why) = &end {
+        tracing::info!(viewer = %client.addr, "closing a stalled viewer: {why}");
+    }
+    close(&mut writer, &end, close_code).await;
+    tracing::debug!(viewer = %client.addr, frames = client.frames.load(Ordering::Relaxed), "viewer disconnected");
+}
+
+/// Ends a watcher's connection: a close frame saying why (`close`: the reply to the client's close
+/// frame, or why its stream was refused), then the end of the stream. A stalled client is not
+/// written to again.
+pub(crate) async fn close(writer: &mut Writer, end: &End, close: Option<(u16, &'static str)>) {
+    let (code, reason) = match end {
+        End::Stalled(_) => return,
         End::Shutdown => (1001, "vizcast is shutting down"),
-        End::Stalled(why) => {
-            tracing::info!(viewer = %client.addr, "closing a stalled viewer: {why}");
-            (1008, *why)
-        }
-        // The reply to the viewer's close frame, or why its stream was refused.
         End::Gone => close.unwrap_or((1000, "")),
     };
-    if !matches!(end, End::Stalled(_)) {
-        writer.push_close(code, reason);
-        let bye = async {
-            writer.flush().await?;
-            writer.shutdown().await
-        };
-        tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
-    }
-    tracing::debug!(viewer = %client.addr, frames = client.frames.load(Ordering::Relaxed), "viewer disconnected");
+    writer.push_close(code, reason);
+    let bye = async {
+        writer.flush().await?;
+        writer.shutdown().await
+    };
+    tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
 }
 
 /// Aborts a task when dropped.

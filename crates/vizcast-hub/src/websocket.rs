@@ -31,9 +31,12 @@ const MAX_SLICES: usize = 512;
 /// How much the reader asks the socket for at a time.
 const READ_CHUNK: usize = 4 * 1024;
 
-/// Checks a WebSocket upgrade request and returns the `101 Switching Protocols` response for it,
-/// or the response that refuses it.
-pub(crate) fn accept(headers: &HeaderMap) -> Result<Response, Box<Response>> {
+/// Checks a WebSocket upgrade request and returns the `101 Switching Protocols` response for it
+/// (naming `protocol` as the subprotocol agreed, if any), or the response that refuses it.
+pub(crate) fn accept(
+    headers: &HeaderMap,
+    protocol: Option<&'static str>,
+) -> Result<Response, Box<Response>> {
     let has_token = |name: header::HeaderName, token: &str| {
         headers
             .get_all(name)
@@ -76,7 +79,7 @@ pub(crate) fn accept(headers: &HeaderMap) -> Result<Response, Box<Response>> {
     };
     let accept =
         HeaderValue::from_str(&derive_accept_key(key.as_bytes())).expect("an accept key is base64");
-    Ok((
+    let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::CONNECTION, HeaderValue::from_static("upgrade")),
@@ -84,7 +87,14 @@ pub(crate) fn accept(headers: &HeaderMap) -> Result<Response, Box<Response>> {
             (header::SEC_WEBSOCKET_ACCEPT, accept),
         ],
     )
-        .into_response())
+        .into_response();
+    if let Some(protocol) = protocol {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(protocol),
+        );
+    }
+    Ok(response)
 }
 
 /// What the hub sends.
@@ -92,6 +102,8 @@ pub(crate) fn accept(headers: &HeaderMap) -> Result<Response, Box<Response>> {
 pub(crate) enum Kind {
     /// A text message (a frame, a control message).
     Text,
+    /// A binary message (the Foxglove protocol's message data).
+    Binary,
     /// A ping (any reply proves the viewer alive).
     Ping,
     /// The reply to the client's ping.
@@ -104,6 +116,7 @@ impl Kind {
     fn opcode(self) -> OpCode {
         match self {
             Self::Text => OpCode::Data(Data::Text),
+            Self::Binary => OpCode::Data(Data::Binary),
             Self::Ping => OpCode::Control(Control::Ping),
             Self::Pong => OpCode::Control(Control::Pong),
             Self::Close => OpCode::Control(Control::Close),
@@ -152,14 +165,20 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Queues one message (a single final frame, unmasked as a server's are).
     pub(crate) fn push(&mut self, kind: Kind, payload: Bytes) {
+        self.push_prefixed(kind, &[], payload);
+    }
+
+    /// Queues one message made of a small `prefix` of its own and a shared `payload`.
+    pub(crate) fn push_prefixed(&mut self, kind: Kind, prefix: &[u8], payload: Bytes) {
         let start = self.inline.len();
         let header = FrameHeader {
             opcode: kind.opcode(),
             ..FrameHeader::default()
         };
         header
-            .format(payload.len() as u64, &mut self.inline)
+            .format((prefix.len() + payload.len()) as u64, &mut self.inline)
             .expect("a Vec takes every write");
+        self.inline.extend_from_slice(prefix);
         let shared = payload.len() > INLINE;
         if !shared {
             self.inline.extend_from_slice(&payload);
@@ -479,6 +498,21 @@ mod tests {
         assert_eq!(out, expected);
     }
 
+    #[tokio::test]
+    async fn a_prefixed_message_is_one_frame_of_prefix_and_payload() {
+        let big = Bytes::from(vec![7u8; 5_000]);
+        let mut out = Vec::new();
+        let mut writer = FrameWriter::new(&mut out);
+        writer.push_prefixed(Kind::Binary, &[1, 2, 3], Bytes::from_static(b"ab"));
+        writer.push_prefixed(Kind::Binary, &[9; 13], big.clone());
+        writer.flush().await.unwrap();
+        let mut expected = vec![0x82, 5, 1, 2, 3, b'a', b'b', 0x82, 126];
+        expected.extend_from_slice(&5_013u16.to_be_bytes());
+        expected.extend_from_slice(&[9; 13]);
+        expected.extend_from_slice(&big);
+        assert_eq!(out, expected);
+    }
+
     /// A stream that takes at most a few bytes per write, as a full socket does.
     struct Trickle {
         out: Vec<u8>,
@@ -650,28 +684,34 @@ mod tests {
         headers.insert(header::UPGRADE, "websocket".parse().unwrap());
         headers.insert(header::SEC_WEBSOCKET_VERSION, "13".parse().unwrap());
         assert_eq!(
-            accept(&headers).unwrap_err().status(),
+            accept(&headers, None).unwrap_err().status(),
             StatusCode::BAD_REQUEST
         );
         headers.insert(
             header::SEC_WEBSOCKET_KEY,
             "dGhlIHNhbXBsZSBub25jZQ==".parse().unwrap(),
         );
-        let ok = accept(&headers).unwrap();
+        let ok = accept(&headers, None).unwrap();
         assert_eq!(ok.status(), StatusCode::SWITCHING_PROTOCOLS);
         // RFC 6455's own example.
         assert_eq!(
             ok.headers()[header::SEC_WEBSOCKET_ACCEPT],
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+        assert!(!ok.headers().contains_key(header::SEC_WEBSOCKET_PROTOCOL));
+        let with = accept(&headers, Some("foxglove.websocket.v1")).unwrap();
+        assert_eq!(
+            with.headers()[header::SEC_WEBSOCKET_PROTOCOL],
+            "foxglove.websocket.v1"
+        );
         headers.insert(header::SEC_WEBSOCKET_VERSION, "8".parse().unwrap());
         assert_eq!(
-            accept(&headers).unwrap_err().status(),
+            accept(&headers, None).unwrap_err().status(),
             StatusCode::BAD_REQUEST
         );
         headers.insert(header::UPGRADE, "h2c".parse().unwrap());
         assert_eq!(
-            accept(&headers).unwrap_err().status(),
+            accept(&headers, None).unwrap_err().status(),
             StatusCode::UPGRADE_REQUIRED
         );
     }
