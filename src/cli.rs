@@ -217,16 +217,30 @@ pub struct ServeArgs {
 
     /// Publish every accepted frame to this NATS broker, for edges on other machines
     /// (docs/scaling.md).
-    #[arg(long, value_name = "nats://HOST:PORT", help_heading = "Scaling out (NATS)")]
+    #[arg(
+        long,
+        value_name = "nats://HOST:PORT",
+        help_heading = "Scaling out (NATS)"
+    )]
     pub nats_publish: Option<String>,
 
     /// Be an edge: take frames from this NATS broker, as from one more producer.
-    #[arg(long, value_name = "nats://HOST:PORT", help_heading = "Scaling out (NATS)")]
+    #[arg(
+        long,
+        value_name = "nats://HOST:PORT",
+        help_heading = "Scaling out (NATS)"
+    )]
     pub nats_subscribe: Option<String>,
 
     /// The streams an edge takes: a name whose segments may be `*` (any one) or, last, `>` (one or
     /// more), e.g. `robot/>`.
-    #[arg(long, default_value = ">", value_name = "PATTERN", requires = "nats_subscribe", help_heading = "Scaling out (NATS)")]
+    #[arg(
+        long,
+        default_value = ">",
+        value_name = "PATTERN",
+        requires = "nats_subscribe",
+        help_heading = "Scaling out (NATS)"
+    )]
     pub nats_streams: String,
 
     /// First token(s) of every subject; instances with different prefixes share a broker without
@@ -261,9 +275,10 @@ impl ServeArgs {
             subscribe: self.nats_subscribe.clone(),
             streams: self.nats_streams.clone(),
             prefix: self.nats_prefix.clone(),
-            name: self.nats_name.clone().unwrap_or_else(|| {
-                gethostname::gethostname().to_string_lossy().into_owned()
-            }),
+            name: self
+                .nats_name
+                .clone()
+                .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()),
             queue: vizcast_nats::QueueLimits {
                 bytes: self.nats_queue,
                 ..vizcast_nats::QueueLimits::default()

@@ -253,8 +253,7 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
         Err(err) => Err(anyhow::anyhow!("the server task failed: {err}")),
     };
     // The last accepted frames go to the broker, if it is there to take them.
-    if started.nats.is_active() && !runtime.block_on(started.nats.finish(Duration::from_secs(2)))
-    {
+    if started.nats.is_active() && !runtime.block_on(started.nats.finish(Duration::from_secs(2))) {
         tracing::warn!(
             "NATS: the last frames may not have reached the broker (it did not take them within 2 s)"
         );

@@ -5,16 +5,16 @@
 //!   scalar stream's recent samples, a line's latest appends;
 //! - at most [`StreamLimits::bytes`] in all (`max_bytes`, discarding the oldest first);
 //! - rollups allowed: a publisher marks the messages that replace their stream's state (a
-//!   cloud, a line base, a `clear`) with `Nats-Rollup: sub`, and the broker then keeps only that
-//!   message of the subject: a 30 Hz cloud holds one slot, not a thousand, so it does not push
-//!   quiet streams out of `max_bytes`;
+//!   cloud, a line base) with `Nats-Rollup: sub`, and the broker then keeps only that message of
+//!   the subject: a 30 Hz cloud holds one slot, not a thousand, so it does not push quiet streams
+//!   out of `max_bytes`;
 //! - on disk (file storage), so it outlives a broker restart.
 //!
 //! Whoever connects first (a publisher or an edge) creates it; a stream that exists already is
 //! used as it is (its limits are logged), so an operator may set it up by hand.
 
-use async_nats::jetstream::context::{CreateStreamError, CreateStreamErrorKind};
 use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::{CreateStreamError, CreateStreamErrorKind};
 use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType, Stream};
 
 use crate::subject::jetstream_name;

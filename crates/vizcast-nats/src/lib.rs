@@ -62,7 +62,9 @@ impl BridgeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
     /// `--nats-prefix` cannot start subjects.
-    #[error("--nats-prefix \"{0}\": use NATS tokens without wildcards or whitespace (like vizcast or lab.vizcast)")]
+    #[error(
+        "--nats-prefix \"{0}\": use NATS tokens without wildcards or whitespace (like vizcast or lab.vizcast)"
+    )]
     Prefix(String),
     /// `--nats-streams` is not a pattern.
     #[error("--nats-streams: {0}")]
@@ -106,13 +108,13 @@ impl Bridge {
         }
         if let Some(url) = &options.publish {
             let link = Link::new(Role::Publish, url, &board);
-            let client = link
-                .connect(&options.name)
-                .await
-                .map_err(|source| BridgeError::Connect {
-                    url: url.clone(),
-                    source,
-                })?;
+            let client =
+                link.connect(&options.name)
+                    .await
+                    .map_err(|source| BridgeError::Connect {
+                        url: url.clone(),
+                        source,
+                    })?;
             let (publisher, task) = Publisher::start(
                 hub,
                 client,
@@ -129,13 +131,13 @@ impl Bridge {
         }
         if let Some(url) = &options.subscribe {
             let link = Link::new(Role::Subscribe, url, &board);
-            let client = link
-                .connect(&options.name)
-                .await
-                .map_err(|source| BridgeError::Connect {
-                    url: url.clone(),
-                    source,
-                })?;
+            let client =
+                link.connect(&options.name)
+                    .await
+                    .map_err(|source| BridgeError::Connect {
+                        url: url.clone(),
+                        source,
+                    })?;
             let (edge, task) = Edge::start(
                 hub,
                 client,
@@ -218,6 +220,7 @@ impl StatsSource for BridgeStats {
             json["accepted"] = c.accepted.load(Ordering::Relaxed).into();
             json["rejected"] = c.rejected.load(Ordering::Relaxed).into();
             json["duplicates"] = c.duplicates.load(Ordering::Relaxed).into();
+            json["superseded"] = c.superseded.load(Ordering::Relaxed).into();
             json["own"] = c.own.load(Ordering::Relaxed).into();
             json["restored_frames"] = c.restored_frames.load(Ordering::Relaxed).into();
             json["restored_bytes"] = c.restored_bytes.load(Ordering::Relaxed).into();

@@ -13,8 +13,10 @@
 //!   take the first copy and drop the others by their frame number. The cost: a batch of k
 //!   streams is k messages on the broker; producers of high rates through NATS should send one
 //!   stream per frame (columnar batches are one stream).
-//! - A message whose stream's part replaces its state (a cloud, a line base, a `clear`) carries
-//!   `Nats-Rollup: sub` (see [`crate::jetstream`]).
+//! - A message whose stream's part replaces its state (a cloud, a line base) carries
+//!   `Nats-Rollup: sub` (see [`crate::jetstream`]): the broker then drops that subject's earlier
+//!   messages, also for an edge that is behind and has not read them yet. That edge skips
+//!   superseded clouds as a lagging viewer does (counted as `superseded`, not as a gap).
 //! - **Frames that came from the broker are not published again** (an instance that both
 //!   publishes and subscribes does not echo): the edge marks its thread while it ingests, and
 //!   the sink skips what is offered under that mark.
@@ -179,7 +181,11 @@ pub struct PublishOptions {
 
 impl Publisher {
     /// A publisher whose queue no task drains (tests of the sink).
-    fn new(prefix: &str, limits: QueueLimits, link: Arc<Link>) -> (Arc<Self>, mpsc::Receiver<Outgoing>) {
+    fn new(
+        prefix: &str,
+        limits: QueueLimits,
+        link: Arc<Link>,
+    ) -> (Arc<Self>, mpsc::Receiver<Outgoing>) {
         let (tx, rx) = mpsc::channel(limits.frames.max(1));
         let publisher = Arc::new(Self {
             tx,
@@ -233,10 +239,12 @@ impl Publisher {
     fn parts(&self, frame: &Accepted) -> Vec<Part> {
         let mut parts: Vec<(&str, bool)> = Vec::with_capacity(1);
         for message in &frame.messages {
+            // Not `clear`: the broker would purge the stream's earlier frames before an edge
+            // that is behind has read them, and a `clear` supersedes nothing a viewer must skip.
             let replaces = match &message.shape {
-                Some(Shape::Points(_) | Shape::Clear) => true,
+                Some(Shape::Points(_)) => true,
                 Some(Shape::Line(line)) => !line.append,
-                Some(Shape::Text(_)) | None => false,
+                Some(Shape::Text(_) | Shape::Clear) | None => false,
             };
             match parts.iter_mut().find(|(s, _)| *s == &*message.stream) {
                 Some((_, rollup)) => *rollup &= replaces,
@@ -347,10 +355,26 @@ async fn drain(
             () = shutdown.cancelled() => break,
         };
         let Some(outgoing) = outgoing else { return };
-        publish(&publisher, &client, outgoing, &origin, &session, &failed_log).await;
+        publish(
+            &publisher,
+            &client,
+            outgoing,
+            &origin,
+            &session,
+            &failed_log,
+        )
+        .await;
     }
     while let Ok(outgoing) = rx.try_recv() {
-        publish(&publisher, &client, outgoing, &origin, &session, &failed_log).await;
+        publish(
+            &publisher,
+            &client,
+            outgoing,
+            &origin,
+            &session,
+            &failed_log,
+        )
+        .await;
     }
     if let Err(err) = client.flush().await {
         tracing::warn!("NATS (publish): the last frames may not have reached the broker: {err}");
@@ -500,6 +524,8 @@ mod tests {
         assert_eq!(publisher.parts(&frame)[0].seq, 2);
         let frame = accept(&hub, r#"{"stream":"path","line":[[0,0,0]]}"#);
         assert!(publisher.parts(&frame)[0].rollup);
+        let frame = accept(&hub, r#"{"stream":"path","clear":true}"#);
+        assert!(!publisher.parts(&frame)[0].rollup);
     }
 
     #[test]

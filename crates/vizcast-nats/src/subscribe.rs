@@ -32,7 +32,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use vizcast_hub::{ClientGuard, Hub, Role, Utf8Bytes};
 
-use crate::jetstream::{self, StreamLimits};
+use crate::jetstream::{self, ROLLUP, StreamLimits};
 use crate::link::Link;
 use crate::publish::{Throttle, from_broker};
 use crate::sequence::{Stamp, Tracker, Verdict};
@@ -69,6 +69,9 @@ pub struct EdgeCounters {
     pub rejected: AtomicU64,
     /// Copies of frames taken already (batches on several subjects, redeliveries).
     pub duplicates: AtomicU64,
+    /// Frames this edge never got because a newer cloud or line of their stream replaced them
+    /// on the broker before it read them (a rollup): skipped, as by a lagging viewer.
+    pub superseded: AtomicU64,
     /// This instance's own frames, back from the broker.
     pub own: AtomicU64,
     /// Frames read from what JetStream retained, before going live.
@@ -143,6 +146,7 @@ impl Ingest {
                 return;
             }
         };
+        let rollup = headers.is_some_and(|h| h.get(ROLLUP).is_some());
         if let Some(stamp) = &stamp {
             let verdict = self.tracker.judge(subject, stamp);
             counters
@@ -155,14 +159,14 @@ impl Ingest {
                 }
                 Verdict::Duplicate(gap) => {
                     if let Some(gap) = gap {
-                        self.gap(&gap);
+                        self.gap(&gap, rollup);
                     }
                     counters.duplicates.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 Verdict::Take(gap) => {
                     if let Some(gap) = gap {
-                        self.gap(&gap);
+                        self.gap(&gap, rollup);
                     }
                 }
             }
@@ -211,7 +215,16 @@ impl Ingest {
         }
     }
 
-    fn gap(&self, gap: &crate::sequence::Gap) {
+    /// A gap before a message that replaced its stream's state on the broker (`rollup`) is what
+    /// it superseded; any other is a loss.
+    fn gap(&self, gap: &crate::sequence::Gap, rollup: bool) {
+        if rollup {
+            self.edge
+                .counters
+                .superseded
+                .fetch_add(gap.missed, Ordering::Relaxed);
+            return;
+        }
         let stream = subject_to_stream(&self.prefix, &gap.subject).unwrap_or(gap.subject.clone());
         let last = gap.first + gap.missed - 1;
         let description = format!(
