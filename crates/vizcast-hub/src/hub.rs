@@ -486,7 +486,7 @@ impl Hub {
         let status = Control::Status {
             recording: parts.recording.clone(),
             replay: parts.replay.clone(),
-            nats: parts.nats.clone(),
+            nats: parts.nats.clone().map(Box::new),
         };
         self.status
             .send_replace(Some(Utf8Bytes::from(status.to_json())));

@@ -94,9 +94,10 @@ pub enum Control {
         /// The replay in progress, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replay: Option<ReplayStatus>,
-        /// The links to a NATS broker (`--nats-publish`, `--nats-subscribe`), if any.
+        /// The links to a NATS broker (`--nats-publish`, `--nats-subscribe`), if any (boxed: the
+        /// largest part, rarely there).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        nats: Option<NatsStatus>,
+        nats: Option<Box<NatsStatus>>,
     },
     /// Something this connection sent was refused, or the hub refuses the connection.
     Error {
