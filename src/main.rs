@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -251,6 +252,12 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
         Ok(result) => result,
         Err(err) => Err(anyhow::anyhow!("the server task failed: {err}")),
     };
+    // The last accepted frames go to the broker, if it is there to take them.
+    if started.nats.is_active() && !runtime.block_on(started.nats.finish(Duration::from_secs(2))) {
+        tracing::warn!(
+            "NATS: the last frames may not have reached the broker (it did not take them within 2 s)"
+        );
+    }
     // Finishes its recording and stops its replay.
     drop(headless_session);
     if let Some((replay, _, _)) = replay {
@@ -277,6 +284,8 @@ struct Started {
     demo: Option<tokio::task::AbortHandle>,
     /// What the share panel shows.
     links: Links,
+    /// The NATS links (`--nats-publish`, `--nats-subscribe`).
+    nats: vizcast_nats::Bridge,
 }
 
 /// Binds, prints where to connect, and starts serving and the sources.
@@ -300,6 +309,8 @@ async fn start(
         server = server.with_tls(tls);
     }
     let addr = server.local_addr();
+    // Before any source: the publisher sees every frame accepted from the first.
+    let nats = vizcast_nats::Bridge::start(hub, &cli.nats_options()).await?;
 
     let tcp = match cli.tcp_ingest {
         Some(tcp_addr) => {
@@ -351,6 +362,12 @@ async fn start(
     if let Some(path) = &cli.record {
         writeln!(out, "recording: {}", path.display())?;
     }
+    if let Some(url) = &cli.nats_publish {
+        writeln!(out, "nats publish: {url}")?;
+    }
+    if let Some(url) = &cli.nats_subscribe {
+        writeln!(out, "nats subscribe: {url} (streams {})", cli.nats_streams)?;
+    }
     if window {
         writeln!(out, "desktop:   opening the window")?;
     }
@@ -378,6 +395,7 @@ async fn start(
         server,
         demo,
         links,
+        nats,
     })
 }
 

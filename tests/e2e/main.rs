@@ -11,6 +11,7 @@ mod desktop;
 mod foxglove;
 mod lifecycle;
 mod mirror;
+mod nats;
 mod record;
 mod rejections;
 mod security;

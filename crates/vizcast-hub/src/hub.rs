@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vizcast_protocol::{
-    Control, FrameError, Message, PROTOCOL_VERSION, RecordingStatus, ReplayStatus, Subscription,
-    parse_frame,
+    Control, FrameError, Message, NatsStatus, PROTOCOL_VERSION, RecordingStatus, ReplayStatus,
+    Subscription, parse_frame,
 };
 
 use crate::config::{HubConfig, random_hex};
@@ -87,6 +87,24 @@ pub trait FrameSink: Send + Sync {
     /// The hub starts a new state ([`Hub::reset_to`]): what was offered before is superseded.
     /// Called under the same lock as [`FrameSink::offer`], before the new state's frames.
     fn reset(&self) {}
+}
+
+/// A part of the hub that reports its own counters in `/api/stats` (the NATS bridge), under
+/// [`StatsSource::name`]. Called by the stats endpoint, outside the hub's locks.
+pub trait StatsSource: Send + Sync {
+    /// The key of its object in `/api/stats`.
+    fn name(&self) -> &str;
+
+    /// Its counters, as JSON.
+    fn stats(&self) -> serde_json::Value;
+}
+
+/// The parts of the status message every viewer is sent.
+#[derive(Clone, Debug, Default)]
+struct StatusParts {
+    recording: Option<RecordingStatus>,
+    replay: Option<ReplayStatus>,
+    nats: Option<NatsStatus>,
 }
 
 /// Whether a client watches or feeds.
@@ -218,7 +236,9 @@ pub struct Hub {
     reset_at: AtomicU64,
     /// The latest status message (recording, replay) for viewers.
     status: watch::Sender<Option<Utf8Bytes>>,
-    status_parts: Mutex<(Option<RecordingStatus>, Option<ReplayStatus>)>,
+    status_parts: Mutex<StatusParts>,
+    /// Parts of the process that add their counters to `/api/stats`.
+    stats_sources: RwLock<Vec<Arc<dyn StatsSource>>>,
     /// When the "latest state exceeds the history budget" warning was last logged.
     warn_forced: Mutex<Option<Instant>>,
     /// The `/foxglove` endpoint's translated messages, once a Foxglove client connected.
@@ -268,7 +288,8 @@ impl Hub {
             epoch: AtomicU64::new(0),
             reset_at: AtomicU64::new(0),
             status: watch::Sender::new(None),
-            status_parts: Mutex::new((None, None)),
+            status_parts: Mutex::new(StatusParts::default()),
+            stats_sources: RwLock::new(Vec::new()),
             warn_forced: Mutex::new(None),
             foxglove: std::sync::OnceLock::new(),
             shutdown: CancellationToken::new(),
@@ -439,24 +460,33 @@ impl Hub {
     /// Sets (or clears) the recording part of the status every viewer is sent.
     pub fn set_recording_status(&self, recording: Option<RecordingStatus>) {
         let mut parts = self.status_parts.lock();
-        parts.0 = recording;
+        parts.recording = recording;
         self.publish_status(&parts);
     }
 
     /// Sets (or clears) the replay part of the status every viewer is sent.
     pub fn set_replay_status(&self, replay: Option<ReplayStatus>) {
         let mut parts = self.status_parts.lock();
-        parts.1 = replay;
+        parts.replay = replay;
         self.publish_status(&parts);
     }
 
-    fn publish_status(
-        &self,
-        (recording, replay): &(Option<RecordingStatus>, Option<ReplayStatus>),
-    ) {
+    /// Sets (or clears) the NATS part of the status every viewer is sent. Unchanged parts are
+    /// not sent again.
+    pub fn set_nats_status(&self, nats: Option<NatsStatus>) {
+        let mut parts = self.status_parts.lock();
+        if parts.nats == nats {
+            return;
+        }
+        parts.nats = nats;
+        self.publish_status(&parts);
+    }
+
+    fn publish_status(&self, parts: &StatusParts) {
         let status = Control::Status {
-            recording: recording.clone(),
-            replay: replay.clone(),
+            recording: parts.recording.clone(),
+            replay: parts.replay.clone(),
+            nats: parts.nats.clone().map(Box::new),
         };
         self.status
             .send_replace(Some(Utf8Bytes::from(status.to_json())));
@@ -464,7 +494,18 @@ impl Hub {
 
     /// The recording and replay status.
     pub fn status_parts(&self) -> (Option<RecordingStatus>, Option<ReplayStatus>) {
-        self.status_parts.lock().clone()
+        let parts = self.status_parts.lock();
+        (parts.recording.clone(), parts.replay.clone())
+    }
+
+    /// The NATS part of the status.
+    pub fn nats_status(&self) -> Option<NatsStatus> {
+        self.status_parts.lock().nats.clone()
+    }
+
+    /// Adds counters to `/api/stats` (see [`StatsSource`]).
+    pub fn add_stats_source(&self, source: Arc<dyn StatsSource>) {
+        self.stats_sources.write().push(source);
     }
 
     /// The current status message, if any.
@@ -673,6 +714,11 @@ impl Hub {
             )
         };
         let clients: Vec<Arc<Client>> = self.clients.lock().values().cloned().collect();
+        let sources: Vec<Arc<dyn StatsSource>> = self.stats_sources.read().clone();
+        let extra = sources
+            .iter()
+            .map(|source| (source.name().to_owned(), source.stats()))
+            .collect();
         HubStats {
             session: self.session.clone(),
             uptime: self.started.elapsed(),
@@ -684,6 +730,7 @@ impl Hub {
             log_frames: log.0,
             log_bytes: log.1,
             clients,
+            extra,
         }
     }
 
@@ -729,6 +776,8 @@ pub struct HubStats {
     pub log_bytes: usize,
     /// Connected clients.
     pub clients: Vec<Arc<Client>>,
+    /// Counters of [`StatsSource`]s, by name.
+    pub extra: Vec<(String, serde_json::Value)>,
 }
 
 /// One stream's statistics.

@@ -31,7 +31,7 @@ pub use access::{Refusal, Route};
 pub use axum::extract::ws::Utf8Bytes;
 pub use config::{Access, HubConfig, random_hex};
 pub use hub::{
-    Accepted, Client, ClientGuard, FrameSink, Hub, HubStats, IngestError, Rates, Role,
+    Accepted, Client, ClientGuard, FrameSink, Hub, HubStats, IngestError, Rates, Role, StatsSource,
     StreamSummary, unix_now,
 };
 pub use listener::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, Tls};

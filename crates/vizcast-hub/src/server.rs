@@ -482,7 +482,7 @@ async fn api_stats(State(hub): State<Arc<Hub>>) -> Response {
             .collect()
     };
     let config = hub.config();
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "session": stats.session,
         "uptime_s": stats.uptime.as_secs_f64(),
         "ingest": {
@@ -524,5 +524,12 @@ async fn api_stats(State(hub): State<Arc<Hub>>) -> Response {
             "history_bytes": config.history_bytes,
         },
     });
+    // Parts of the process with counters of their own (the NATS bridge), each under its name;
+    // the hub's own keys win.
+    if let Some(object) = json.as_object_mut() {
+        for (name, value) in stats.extra {
+            object.entry(name).or_insert(value);
+        }
+    }
     (StatusCode::OK, axum::Json(json)).into_response()
 }

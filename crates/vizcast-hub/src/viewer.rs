@@ -372,7 +372,13 @@ impl Session<'_> {
                                 Ok(()) => None,
                                 Err(_) => return Err(End::Shutdown),
                             },
-                            _ = status.changed() => None,
+                            // `changed` marks the status seen: mark it again, so that the top
+                            // of the loop sends it (a status that changes while no frame
+                            // arrives, a NATS link's, was otherwise not sent).
+                            _ = status.changed() => {
+                                status.mark_changed();
+                                None
+                            }
                             request = self.requests.recv() => match request {
                                 Some(request) => Some(request),
                                 None => return Err(End::Gone),

@@ -84,8 +84,9 @@ pub enum Control {
         /// The patterns (`*` is everything).
         streams: Vec<String>,
     },
-    /// What the hub is doing besides mirroring: recording, replaying. Sent after `hello` when there
-    /// is something to say, and whenever it changes (about once a second while recording).
+    /// What the hub is doing besides mirroring: recording, replaying, sharing through NATS. Sent
+    /// after `hello` when there is something to say, and whenever it changes (about once a second
+    /// while recording).
     Status {
         /// The recording in progress, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +94,10 @@ pub enum Control {
         /// The replay in progress, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replay: Option<ReplayStatus>,
+        /// The links to a NATS broker (`--nats-publish`, `--nats-subscribe`), if any (boxed: the
+        /// largest part, rarely there).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nats: Option<Box<NatsStatus>>,
     },
     /// Something this connection sent was refused, or the hub refuses the connection.
     Error {
@@ -144,6 +149,43 @@ pub struct ReplayStatus {
     pub speed: f64,
     /// Whether it starts over at the end.
     pub looping: bool,
+}
+
+/// The links of this hub to NATS brokers, as viewers are told (see `docs/scaling.md`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NatsStatus {
+    /// `--nats-publish`: accepted frames go to the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<NatsLink>,
+    /// `--nats-subscribe`: this hub is an edge fed by the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe: Option<NatsLink>,
+}
+
+/// One link to a NATS broker.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NatsLink {
+    /// The broker's URL.
+    pub server: String,
+    /// Whether the connection is up now.
+    pub connected: bool,
+    /// Times it came back after being lost.
+    pub reconnects: u64,
+    /// Whether the broker keeps the vizcast JetStream stream (late-joining edges restore from it);
+    /// unknown until connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jetstream: Option<bool>,
+    /// Publish: frames not sent to the broker (its queue was full). Subscribe: frames of other
+    /// instances this edge never received (gaps in their sequence numbers).
+    pub missed_frames: u64,
+    /// Subscribe: gaps detected so far.
+    pub gaps: u64,
+    /// The latest gap, for people (which stream, from whom, how many frames).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_gap: Option<String>,
+    /// What is missing or wrong, for people (no JetStream, the broker is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Control {

@@ -27,7 +27,8 @@ mod parse;
 mod subscription;
 
 pub use control::{
-    CONTROL_PREFIX, Control, PROTOCOL_VERSION, RecordingStatus, ReplayStatus, is_control,
+    CONTROL_PREFIX, Control, NatsLink, NatsStatus, PROTOCOL_VERSION, RecordingStatus, ReplayStatus,
+    is_control,
 };
 pub use encode::{f32_base64, f64_base64, u8_base64};
 pub use error::{FrameError, FrameErrorKind};

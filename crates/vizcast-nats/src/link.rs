@@ -1,0 +1,284 @@
+//! One connection to a broker and what viewers and `/api/stats` are told about it.
+//!
+//! The NATS client reconnects by itself, forever, with a delay growing from 100 ms to 2 s. Its
+//! events update the [`Link`] (logged once per change) and the status message of the hub; the
+//! [`Board`] gathers the links of a process into the `nats` part of that status.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions, Event};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use vizcast_hub::Hub;
+use vizcast_protocol::{NatsLink, NatsStatus};
+
+/// Messages the client buffers per subscription before it drops them (a slow consumer). Low,
+/// because frames may be megabytes: at most this many frames of `--max-frame-bytes` each.
+pub const SUBSCRIPTION_CAPACITY: usize = 256;
+/// Commands (publishes) the client buffers for its connection; a publisher waits beyond that.
+pub const CLIENT_CAPACITY: usize = 256;
+
+/// Which way a link carries frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `--nats-publish`.
+    Publish,
+    /// `--nats-subscribe`.
+    Subscribe,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Publish => "publish",
+            Self::Subscribe => "subscribe",
+        }
+    }
+}
+
+/// One connection's state, shared by its tasks and the client's event callback.
+#[derive(Debug)]
+pub struct Link {
+    /// Which way.
+    pub role: Role,
+    /// The broker's URL as given.
+    pub server: String,
+    connected: AtomicBool,
+    ever_connected: AtomicBool,
+    /// Times the connection came back.
+    pub reconnects: AtomicU64,
+    /// Times it was lost.
+    pub disconnects: AtomicU64,
+    /// Bumped each time the connection is (re)established: tasks that set things up on the
+    /// broker (the JetStream stream) wait on it.
+    connections: watch::Sender<u64>,
+    /// Whether the broker has the JetStream stream; `None` until known.
+    jetstream: Mutex<Option<bool>>,
+    /// What is missing or wrong, for people.
+    note: Mutex<Option<String>>,
+    /// Frames not published (publish) or never received (subscribe, gaps).
+    pub missed_frames: AtomicU64,
+    /// Gaps detected (subscribe).
+    pub gaps: AtomicU64,
+    last_gap: Mutex<Option<String>>,
+    board: Arc<Board>,
+}
+
+impl Link {
+    /// A link of `role` to `server`, reporting to `board`.
+    pub fn new(role: Role, server: &str, board: &Arc<Board>) -> Arc<Self> {
+        let link = Arc::new(Self {
+            role,
+            server: server.to_owned(),
+            connected: AtomicBool::new(false),
+            ever_connected: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
+            connections: watch::Sender::new(0),
+            jetstream: Mutex::new(None),
+            note: Mutex::new(Some("connecting".to_owned())),
+            missed_frames: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            last_gap: Mutex::new(None),
+            board: board.clone(),
+        });
+        board.links.lock().push(link.clone());
+        board.refresh();
+        link
+    }
+
+    /// Connects to the broker; the client keeps reconnecting by itself from then on. Fails only
+    /// on an unusable URL.
+    pub async fn connect(self: &Arc<Self>, name: &str) -> Result<Client, async_nats::ConnectError> {
+        let link = self.clone();
+        ConnectOptions::new()
+            .name(format!("vizcast {name} ({})", self.role.as_str()))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempt| {
+                let shift = u32::try_from(attempt.min(5)).unwrap_or(5);
+                Duration::from_millis(100 << shift).min(Duration::from_secs(2))
+            })
+            .connection_timeout(Duration::from_secs(2))
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .client_capacity(CLIENT_CAPACITY)
+            .event_callback(move |event| {
+                let link = link.clone();
+                async move { link.on_event(&event) }
+            })
+            .connect(self.server.as_str())
+            .await
+    }
+
+    fn on_event(&self, event: &Event) {
+        let role = self.role.as_str();
+        let server = &self.server;
+        match event {
+            Event::Connected => {
+                self.connected.store(true, Ordering::Relaxed);
+                if self.ever_connected.swap(true, Ordering::Relaxed) {
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("NATS ({role}): reconnected to {server}");
+                } else {
+                    tracing::info!("NATS ({role}): connected to {server}");
+                }
+                self.set_note(None);
+                self.connections.send_modify(|n| *n += 1);
+            }
+            Event::Disconnected => {
+                self.connected.store(false, Ordering::Relaxed);
+                self.disconnects.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "NATS ({role}): lost the broker at {server}; reconnecting by itself (local viewers are not affected)"
+                );
+                self.set_note(Some("the broker is unreachable; reconnecting".to_owned()));
+            }
+            Event::SlowConsumer(sid) => {
+                tracing::warn!(
+                    "NATS ({role}): this edge reads too slowly, the client dropped messages of subscription {sid} (reported as gaps)"
+                );
+            }
+            Event::LameDuckMode => {
+                tracing::warn!("NATS ({role}): {server} is shutting down (lame duck mode)");
+            }
+            Event::ServerError(err) => tracing::warn!("NATS ({role}): {server}: {err}"),
+            Event::ClientError(err) => tracing::warn!("NATS ({role}): {err}"),
+            Event::Draining | Event::Closed => {}
+        }
+        self.board.refresh();
+    }
+
+    /// Whether the connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the connection is up and newer than `seen` (0 at first); returns its number.
+    pub async fn wait_connection(&self, seen: u64) -> u64 {
+        let mut rx = self.connections.subscribe();
+        let result = rx
+            .wait_for(|n| *n > seen && self.is_connected())
+            .await
+            .map(|n| *n);
+        match result {
+            Ok(n) => n,
+            // The sender lives as long as the link: unreachable, but do not spin.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Sets whether the broker has the JetStream stream, and why not.
+    pub fn set_jetstream(&self, jetstream: bool, note: Option<String>) {
+        *self.jetstream.lock() = Some(jetstream);
+        self.set_note(note);
+        self.board.refresh();
+    }
+
+    /// Whether the broker has the JetStream stream, if known.
+    pub fn jetstream(&self) -> Option<bool> {
+        *self.jetstream.lock()
+    }
+
+    fn set_note(&self, note: Option<String>) {
+        let mut current = self.note.lock();
+        // A missing JetStream stays said while connected.
+        if note.is_none() && *self.jetstream.lock() == Some(false) {
+            return;
+        }
+        *current = note;
+    }
+
+    /// The note, if any.
+    pub fn note(&self) -> Option<String> {
+        self.note.lock().clone()
+    }
+
+    /// Counts a gap and makes it the latest one viewers are told of (at the board's pace).
+    pub fn record_gap(&self, missed: u64, description: String) {
+        self.gaps.fetch_add(1, Ordering::Relaxed);
+        self.missed_frames.fetch_add(missed, Ordering::Relaxed);
+        *self.last_gap.lock() = Some(description);
+        self.board.mark_dirty();
+    }
+
+    /// Counts frames that could not be published (at the board's pace).
+    pub fn record_missed(&self, frames: u64) {
+        self.missed_frames.fetch_add(frames, Ordering::Relaxed);
+        self.board.mark_dirty();
+    }
+
+    /// The latest gap, for people.
+    pub fn last_gap(&self) -> Option<String> {
+        self.last_gap.lock().clone()
+    }
+
+    fn status(&self) -> NatsLink {
+        NatsLink {
+            server: self.server.clone(),
+            connected: self.is_connected(),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            jetstream: self.jetstream(),
+            missed_frames: self.missed_frames.load(Ordering::Relaxed),
+            gaps: self.gaps.load(Ordering::Relaxed),
+            last_gap: self.last_gap(),
+            note: self.note(),
+        }
+    }
+}
+
+/// The links of one process, and the hub whose viewers hear about them.
+#[derive(Debug)]
+pub struct Board {
+    hub: Arc<Hub>,
+    links: Mutex<Vec<Arc<Link>>>,
+    dirty: AtomicBool,
+}
+
+/// How often counters that change with traffic (missed frames, gaps) reach viewers at most.
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Board {
+    /// A board for `hub`; [`Board::run`] keeps viewers up to date.
+    pub fn new(hub: &Arc<Hub>) -> Arc<Self> {
+        Arc::new(Self {
+            hub: hub.clone(),
+            links: Mutex::new(Vec::new()),
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    /// Publishes the status now (connection changes: rare, and worth telling at once).
+    pub fn refresh(&self) {
+        let mut status = NatsStatus::default();
+        for link in self.links.lock().iter() {
+            match link.role {
+                Role::Publish => status.publish = Some(link.status()),
+                Role::Subscribe => status.subscribe = Some(link.status()),
+            }
+        }
+        self.hub.set_nats_status(Some(status));
+    }
+
+    /// Asks for the status to be published at the next tick.
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Publishes the status when it changed, every [`STATUS_INTERVAL`], until the hub shuts down.
+    pub async fn run(self: Arc<Self>) {
+        let shutdown = self.hub.shutdown_token();
+        let mut tick = tokio::time::interval(STATUS_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            if self.dirty.swap(false, Ordering::Relaxed) {
+                self.refresh();
+            }
+        }
+    }
+}
