@@ -20,6 +20,18 @@ import type { Store } from "./store";
 
 export type ConnectionState = "connecting" | "snapshot" | "live" | "reconnecting" | "refused";
 
+/** One link of the hub to a NATS broker (see docs/scaling.md). */
+export interface NatsLink {
+  server: string;
+  connected: boolean;
+  reconnects: number;
+  jetstream?: boolean;
+  missed_frames: number;
+  gaps: number;
+  last_gap?: string;
+  note?: string;
+}
+
 export interface ConnectionStatus {
   state: ConnectionState;
   /** Frames received in the last second. */
@@ -36,6 +48,8 @@ export interface ConnectionStatus {
   session: string;
   /** The hub's recording in progress, if any (its `status` message). */
   recording: { file: string; bytes: number; seconds: number; unrecorded_frames: number; error?: string } | null;
+  /** The hub's links to a NATS broker, if any (the `nats` part of its `status` message). */
+  nats: { publish?: NatsLink; subscribe?: NatsLink } | null;
   /** The hub's replay in progress, if any. */
   replay: { file: string; state: string; position: number; duration: number; speed: number; looping: boolean } | null;
   /** The subscription the hub last confirmed (`subscribed`); `["*"]` until then. */
@@ -76,6 +90,7 @@ export class Connection {
     lastError: "",
     session: "",
     recording: null,
+    nats: null,
     replay: null,
     subscription: ["*"],
     subscriptionsSent: 0,
@@ -303,6 +318,7 @@ export class Connection {
       case "status":
         this.status.recording = (message.recording as ConnectionStatus["recording"]) ?? null;
         this.status.replay = (message.replay as ConnectionStatus["replay"]) ?? null;
+        this.status.nats = (message.nats as ConnectionStatus["nats"]) ?? null;
         this.onState();
         break;
       case "error":

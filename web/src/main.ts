@@ -116,7 +116,9 @@ function frame(): void {
   if (delays.length > 2000) delays.splice(0, delays.length - 2000);
   timed("plots", () => plots.update());
   timed("scene", () => scene?.update());
-  timed("tree", () => tree.update());
+  // Not mid-snapshot: a reset restates the streams one frame at a time, and rows rebuilt from a
+  // partial list would be rebuilt again at its end (a click on a row in between would be lost).
+  if (connection.status.state !== "snapshot") timed("tree", () => tree.update());
   timed("events", () => events.update());
   frames++;
   requestAnimationFrame(frame);

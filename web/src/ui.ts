@@ -29,6 +29,8 @@ function formatValue(v: number | undefined): string {
 
 interface Row {
   name: string;
+  check: HTMLInputElement;
+  swatch: HTMLElement;
   rate: HTMLElement;
   value: HTMLElement;
 }
@@ -37,7 +39,7 @@ export class StreamTree {
   private structure = -1;
   private rows: Row[] = [];
   private filter = "";
-  /** What the rows show, so that a change that leaves them the same (a replay looping) keeps them. */
+  /** Which rows are shown, so that a change that keeps them (a replay looping) updates them in place. */
   private shown = "";
 
   constructor(container: HTMLElement, private readonly store: Store, private readonly onToggle: () => void) {
@@ -60,12 +62,13 @@ export class StreamTree {
     if (this.structure === this.store.structureVersion) return;
     this.structure = this.store.structureVersion;
     const names = [...this.store.kinds.keys()].filter((n) => !this.filter || n.toLowerCase().includes(this.filter)).sort(naturalOrder);
-    const shown = names
-      .slice(0, MAX_ROWS)
-      .map((n) => `${n}|${[...(this.store.kinds.get(n) ?? [])].join(",")}|${this.store.series.get(n)?.index ?? ""}|${this.store.isVisible(n)}`)
-      .join("\n") + `\n${names.length}\n${this.filter}`;
+    const shown = `${names.slice(0, MAX_ROWS).join("\n")}\n${names.length}\n${this.filter}`;
     // Rebuilding would detach the rows under the pointer (a click in progress would be lost).
-    if (shown === this.shown) return;
+    if (shown === this.shown) {
+      for (const row of this.rows) this.fill(row);
+      this.refreshValues();
+      return;
+    }
     this.shown = shown;
     const fragment = document.createDocumentFragment();
     this.rows = [];
@@ -86,26 +89,32 @@ export class StreamTree {
       row.title = name;
       const check = element("input");
       check.type = "checkbox";
-      check.checked = this.store.isVisible(name);
       check.addEventListener("change", () => {
         this.store.setVisible(name, check.checked);
         this.onToggle();
       });
-      const series = this.store.series.get(name);
       const swatch = element("span", "swatch");
-      swatch.style.background = series ? seriesColor(series.index) : "#64748b";
       const label = element("span", "tree-name", parts[parts.length - 1]);
-      const kinds = [...(this.store.kinds.get(name) ?? [])].filter((k) => k !== "scalar").join(", ");
-      const value = element("span", "tree-value", kinds);
+      const value = element("span", "tree-value");
       const rate = element("span", "tree-rate");
       row.append(check, swatch, label, value, rate);
       fragment.append(row);
-      this.rows.push({ name, rate, value });
+      const entry = { name, check, swatch, rate, value };
+      this.fill(entry);
+      this.rows.push(entry);
     }
     if (names.length > MAX_ROWS) fragment.append(element("div", "note", `… and ${names.length - MAX_ROWS} more: filter to find them`));
     if (names.length === 0) fragment.append(element("div", "note", this.filter ? "no stream matches" : "no streams yet"));
     this.list.replaceChildren(fragment);
     this.refreshValues();
+  }
+
+  /** What a row shows of its stream besides its rate and value: shown or hidden, colour, kinds. */
+  private fill(row: Row): void {
+    row.check.checked = this.store.isVisible(row.name);
+    const series = this.store.series.get(row.name);
+    row.swatch.style.background = series ? seriesColor(series.index) : "#64748b";
+    if (!series) row.value.textContent = [...(this.store.kinds.get(row.name) ?? [])].filter((k) => k !== "scalar").join(", ");
   }
 
   /** Rates and latest values (once a second is enough). */
@@ -181,6 +190,14 @@ export function renderStatus(target: HTMLElement, status: ConnectionStatus, dela
     const r = status.recording;
     const size = r.bytes > 1e6 ? `${(r.bytes / 1e6).toFixed(1)} MB` : `${(r.bytes / 1e3).toFixed(0)} kB`;
     parts.push(r.error ? `recording stopped: ${r.error}` : `● rec ${clock(r.seconds)} ${size}${r.unrecorded_frames ? `, ${r.unrecorded_frames} frames NOT recorded` : ""}`);
+  }
+  for (const [role, link] of [["publishing to", status.nats?.publish], ["edge of", status.nats?.subscribe]] as const) {
+    if (!link) continue;
+    // What a person needs to know: is it up, is something missing, and why.
+    let text = `NATS ${link.connected ? role : `${role} (disconnected)`} ${link.server}`;
+    if (link.missed_frames) text += `, ${link.missed_frames} frames missed${link.last_gap ? ` (latest: ${link.last_gap})` : ""}`;
+    if (link.note) text += ` — ${link.note}`;
+    parts.push(text);
   }
   if (delayMs) parts.push(`delay ${delayMs.median.toFixed(1)} ms (p99 ${delayMs.p99.toFixed(1)})`);
   if (status.lastError) parts.push(`error: ${status.lastError}`);

@@ -265,7 +265,8 @@ test("on a throttled link every scalar sample arrives, the 3D view thins and the
       if (seen.version > 0 && firstVersion === null) firstVersion = seen.version;
       lastVersion = seen.version;
       if (/3D thinned to [\d.]+ fps for this link/.test(seen.status)) sawThinned ||= seen.status;
-      if (sawThinned && firstVersion !== null && lastVersion - firstVersion >= 5 && Date.now() - start > 8000) break;
+      // Long enough to mean something, however slowly this machine runs the producers.
+      if (sawThinned && firstVersion !== null && lastVersion - firstVersion >= 5 && Date.now() - start > 8000 && next > 5000) break;
     }
     await screenshot(page, "viewer-throttled.png");
     await cloudLoop.stop();

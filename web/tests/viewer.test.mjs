@@ -249,3 +249,20 @@ test("a replay shows in the browser, and each loop restarts the view without pil
     await vizcast.stop();
   }
 });
+
+test("an edge whose NATS broker is unreachable says so in the status line, and still serves its own data", async () => {
+  // Nothing listens on this port: the edge keeps trying, and tells its viewers.
+  const nowhere = await freePort();
+  const vizcast = await startVizcast(["--nats-subscribe", `nats://127.0.0.1:${nowhere}`]);
+  try {
+    const { page, problems } = await openPage(browser, `${vizcast.url}/`);
+    await waitInPage(page, () => /NATS edge of \(disconnected\) nats:\/\/127\.0\.0\.1:\d+/.test(document.querySelector("#status").textContent));
+    const p = await producer(vizcast.url);
+    await p.send({ stream: "local/value", t: now(), value: 1 });
+    await waitInPage(page, () => window.vizcast.store.series.has("local/value"));
+    assert.match(await page.locator("#status").innerText(), /live/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await vizcast.stop();
+  }
+});

@@ -47,6 +47,9 @@ pub struct Link {
     pub server: String,
     connected: AtomicBool,
     ever_connected: AtomicBool,
+    /// Whether the failure to reach the broker was logged since the connection was last up: the
+    /// client retries every 2 s at most, and each retry's error would be a log line.
+    told_unreachable: AtomicBool,
     /// Times the connection came back.
     pub reconnects: AtomicU64,
     /// Times it was lost.
@@ -74,6 +77,7 @@ impl Link {
             server: server.to_owned(),
             connected: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
+            told_unreachable: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
             connections: watch::Sender::new(0),
@@ -118,6 +122,7 @@ impl Link {
         match event {
             Event::Connected => {
                 self.connected.store(true, Ordering::Relaxed);
+                self.told_unreachable.store(false, Ordering::Relaxed);
                 if self.ever_connected.swap(true, Ordering::Relaxed) {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!("NATS ({role}): reconnected to {server}");
@@ -129,6 +134,7 @@ impl Link {
             }
             Event::Disconnected => {
                 self.connected.store(false, Ordering::Relaxed);
+                self.told_unreachable.store(true, Ordering::Relaxed);
                 self.disconnects.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     "NATS ({role}): lost the broker at {server}; reconnecting by itself (local viewers are not affected)"
@@ -144,6 +150,17 @@ impl Link {
                 tracing::warn!("NATS ({role}): {server} is shutting down (lame duck mode)");
             }
             Event::ServerError(err) => tracing::warn!("NATS ({role}): {server}: {err}"),
+            Event::ClientError(err) if !self.is_connected() => {
+                // Once until the connection is up: the retries fail the same way.
+                if !self.told_unreachable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "NATS ({role}): cannot reach the broker at {server} ({err}); retrying by itself every 2 s at most (local viewers are not affected)"
+                    );
+                } else {
+                    tracing::debug!("NATS ({role}): {server}: {err}");
+                }
+                self.set_note(Some("the broker is unreachable; retrying".to_owned()));
+            }
             Event::ClientError(err) => tracing::warn!("NATS ({role}): {err}"),
             Event::Draining | Event::Closed => {}
         }
