@@ -28,9 +28,12 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$server" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" --max_payload 8MB >"$work/broker.log" 2>&1 &
+# max_payload is set in a configuration file only: 8 MiB, for large clouds.
+echo "max_payload: 8388608" >"$work/broker.conf"
+"$server" -c "$work/broker.conf" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/broker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do ls "$work"/*.ports >/dev/null 2>&1 && break; sleep 0.05; done
+ls "$work"/*.ports >/dev/null 2>&1 || { echo "nats-server did not start: $(cat "$work/broker.log")" >&2; exit 1; }
 broker=$(python3 -c 'import glob,json,sys; print(json.load(open(glob.glob(sys.argv[1] + "/*.ports")[0]))["nats"][0])' "$work")
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
