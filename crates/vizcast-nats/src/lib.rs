@@ -107,14 +107,7 @@ impl Bridge {
             return Ok(bridge);
         }
         if let Some(url) = &options.publish {
-            let link = Link::new(Role::Publish, url, &board);
-            let client =
-                link.connect(&options.name)
-                    .await
-                    .map_err(|source| BridgeError::Connect {
-                        url: url.clone(),
-                        source,
-                    })?;
+            let (link, client) = connect(Role::Publish, url, &options.name, &board).await?;
             let (publisher, task) = Publisher::start(
                 hub,
                 client,
@@ -130,14 +123,7 @@ impl Bridge {
             bridge.tasks.push(task);
         }
         if let Some(url) = &options.subscribe {
-            let link = Link::new(Role::Subscribe, url, &board);
-            let client =
-                link.connect(&options.name)
-                    .await
-                    .map_err(|source| BridgeError::Connect {
-                        url: url.clone(),
-                        source,
-                    })?;
+            let (link, client) = connect(Role::Subscribe, url, &options.name, &board).await?;
             let (edge, task) = Edge::start(
                 hub,
                 client,
@@ -170,6 +156,24 @@ impl Bridge {
         let all = futures_util::future::join_all(self.tasks);
         tokio::time::timeout(timeout, all).await.is_ok()
     }
+}
+
+/// A link of `role` to the broker at `url`, connected (it reconnects by itself from then on).
+async fn connect(
+    role: Role,
+    url: &str,
+    name: &str,
+    board: &Arc<Board>,
+) -> Result<(Arc<Link>, async_nats::Client), BridgeError> {
+    let link = Link::new(role, url, board);
+    let client = link
+        .connect(name)
+        .await
+        .map_err(|source| BridgeError::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
+    Ok((link, client))
 }
 
 /// The `nats` object of `/api/stats`.
