@@ -348,24 +348,27 @@ async fn drain(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let failed_log = Throttle::default();
+    // Once the hub shuts down, what is still queued goes out, and nothing waits for more.
+    let mut stopping = false;
     loop {
-        let outgoing = tokio::select! {
-            biased;
-            outgoing = rx.recv() => outgoing,
-            () = shutdown.cancelled() => break,
+        let outgoing = if stopping {
+            match rx.try_recv() {
+                Ok(outgoing) => outgoing,
+                Err(_empty_or_closed) => break,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                outgoing = rx.recv() => match outgoing {
+                    Some(outgoing) => outgoing,
+                    None => return,
+                },
+                () = shutdown.cancelled() => {
+                    stopping = true;
+                    continue;
+                }
+            }
         };
-        let Some(outgoing) = outgoing else { return };
-        publish(
-            &publisher,
-            &client,
-            outgoing,
-            &origin,
-            &session,
-            &failed_log,
-        )
-        .await;
-    }
-    while let Ok(outgoing) = rx.try_recv() {
         publish(
             &publisher,
             &client,
