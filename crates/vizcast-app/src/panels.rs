@@ -308,6 +308,17 @@ pub(crate) fn status_bar(app: &mut App, ui: &mut Ui) {
                 }
                 ui.label(RichText::new(text).color(RED).strong());
             }
+            if let Some(nats) = app.session.hub.nats_status() {
+                let links = [("to broker", nats.publish), ("edge of", nats.subscribe)];
+                for (role, link) in links {
+                    let Some(link) = link else { continue };
+                    ui.separator();
+                    let (text, trouble, details) = nats_label(role, &link);
+                    let color = if trouble { AMBER } else { GREEN };
+                    ui.label(RichText::new(text).color(color))
+                        .on_hover_text(details);
+                }
+            }
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 let (used, budget) = app.session.store().read().memory();
                 let fraction = if budget > 0 {
@@ -762,5 +773,68 @@ pub(crate) fn open_recording(app: &mut App, path: &Path) {
             app.toasts
                 .error(format!("cannot open {}: {err}", path.display()));
         }
+    }
+}
+
+/// A NATS link in the status bar: its label, whether something is wrong (disconnected, frames
+/// missed, a note), and the details on hover.
+fn nats_label(role: &str, link: &vizcast_protocol::NatsLink) -> (String, bool, String) {
+    let mut text = format!("NATS {role}");
+    if !link.connected {
+        text.push_str(" (disconnected)");
+    }
+    if link.missed_frames > 0 {
+        text.push_str(&format!(
+            " · {} missed",
+            format::si(link.missed_frames as f64)
+        ));
+    }
+    let mut details = format!(
+        "{}: {}",
+        link.server,
+        if link.connected {
+            "connected"
+        } else {
+            "not connected"
+        }
+    );
+    if link.reconnects > 0 {
+        details.push_str(&format!(", reconnected {} times", link.reconnects));
+    }
+    for line in [&link.note, &link.last_gap].into_iter().flatten() {
+        details.push('\n');
+        details.push_str(line);
+    }
+    let trouble = !link.connected || link.missed_frames > 0 || link.note.is_some();
+    (text, trouble, details)
+}
+
+#[cfg(test)]
+mod nats_tests {
+    use super::nats_label;
+
+    #[test]
+    fn a_nats_link_says_what_is_wrong() {
+        let mut link = vizcast_protocol::NatsLink {
+            server: "nats://10.0.0.1:4222".to_owned(),
+            connected: true,
+            ..Default::default()
+        };
+        let (text, trouble, details) = nats_label("edge of", &link);
+        assert_eq!(text, "NATS edge of");
+        assert!(!trouble);
+        assert_eq!(details, "nats://10.0.0.1:4222: connected");
+
+        link.connected = false;
+        link.missed_frames = 1694;
+        link.reconnects = 2;
+        link.note = Some("the broker is unreachable; retrying".to_owned());
+        link.last_gap = Some("1694 frames of tick from edge-a never arrived".to_owned());
+        let (text, trouble, details) = nats_label("edge of", &link);
+        assert!(text.starts_with("NATS edge of (disconnected) · "), "{text}");
+        assert!(text.ends_with(" missed"), "{text}");
+        assert!(trouble);
+        assert!(details.contains("reconnected 2 times"), "{details}");
+        assert!(details.contains("unreachable") && details.contains("1694 frames of tick"));
     }
 }
