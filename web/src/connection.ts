@@ -156,6 +156,9 @@ export class Connection {
 
   /** Sends the store's subscription if it differs from what this connection last asked for. */
   private sendSubscription(): void {
+    // Mid-snapshot the store holds part of the streams: a subscription computed from it would be
+    // wrong until the snapshot ends. The once-a-second check sends it then.
+    if (this.inSnapshot) return;
     this.computedAt = this.stamp();
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN || !this.greeted) return;
