@@ -170,6 +170,11 @@ export class Connection {
     this.status.subscriptionsSent++;
   }
 
+  /** The streams this connection's URL subscription excludes. */
+  private urlExclusions(): string[] {
+    return this.urlSubscription.filter((p) => p.startsWith("!")).map((p) => p.slice(1));
+  }
+
   /** The streams the hub's subscription for this connection excludes. */
   private excluded(): string[] {
     return this.status.subscription.filter((p) => p.startsWith("!")).map((p) => p.slice(1));
@@ -295,7 +300,10 @@ export class Connection {
         this.setState("snapshot");
         // A join restates everything: start from nothing. So does a reset (a replay seeked), but
         // for the streams this connection excludes, which stay listed so they can be shown again.
-        if (message.reason === "join") this.store.reset();
+        // The streams this connection's URL excludes stay listed too: a join after a reconnection
+        // restates only what the new subscription allows, and a hidden stream forgotten here would
+        // drop out of the next subscription.
+        if (message.reason === "join") this.store.reset(this.urlExclusions());
         else if (message.reason === "reset") this.store.reset(this.excluded());
         break;
       case "snapshot_end":
