@@ -262,16 +262,8 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard) {
         FrameReader::new(read, MAX_REQUEST),
         requests_tx,
     )));
-    let (end, close) = tokio::select! {
-        end = session(&hub, &foxglove, &mut writer, &client, requests) => match end {
-            End::Gone => {
-                let close = tokio::time::timeout(Duration::from_millis(100), &mut reader.0).await;
-                (End::Gone, close.ok().and_then(Result::ok).flatten())
-            }
-            end => (end, None),
-        },
-        close = &mut reader.0 => (End::Gone, close.ok().flatten()),
-    };
+    let session = session(&hub, &foxglove, &mut writer, &client, requests);
+    let (end, close) = crate::viewer::until_end(session, &mut reader).await;
     drop(reader);
     crate::viewer::close(&mut writer, &end, close).await;
     tracing::debug!(client = %client.addr, ?end, "Foxglove client disconnected");

@@ -306,11 +306,7 @@ where
             let mut writer = FrameWriter::new(io);
             let reason = too_many_viewers(&hub);
             writer.push(Kind::Text, refusal(&reason).into());
-            writer.push_close(1013, &reason);
-            let bye = async {
-                writer.flush().await?;
-                writer.shutdown().await
-            };
+            let bye = writer.close(1013, &reason);
             tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
         }
     });

@@ -91,17 +91,7 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard, subscription:
         conflated_bytes: 0,
         last_conflated: None,
     };
-    let (end, close_code) = tokio::select! {
-        end = session.write_loop(&heard, epoch) => match end {
-            // The reader ended (its requests channel closed): how, it is about to say.
-            End::Gone => {
-                let close = tokio::time::timeout(Duration::from_millis(100), &mut reader.0).await;
-                (End::Gone, close.ok().and_then(Result::ok).flatten())
-            }
-            end => (end, None),
-        },
-        close = &mut reader.0 => (End::Gone, close.ok().flatten()),
-    };
+    let (end, close_code) = until_end(session.write_loop(&heard, epoch), &mut reader).await;
     drop(reader);
     if let End::Stalled(why) = &end {
         tracing::info!(viewer = %client.addr, "closing a stalled viewer: {why}");
@@ -119,12 +109,32 @@ pub(crate) async fn close(writer: &mut Writer, end: &End, close: Option<(u16, &'
         End::Shutdown => (1001, "vizcast is shutting down"),
         End::Gone => close.unwrap_or((1000, "")),
     };
-    writer.push_close(code, reason);
-    let bye = async {
-        writer.flush().await?;
-        writer.shutdown().await
-    };
-    tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
+    tokio::time::timeout(Duration::from_secs(1), writer.close(code, reason))
+        .await
+        .ok();
+}
+
+/// What a watcher's reader task ends with: the close code and reason to send the client, or
+/// `None` when the connection is gone.
+pub(crate) type Reader = AbortOnDrop<Option<(u16, &'static str)>>;
+
+/// Runs a watcher's writing `session` until it or the `reader` ends; returns how, and the close
+/// code the reader asks for.
+pub(crate) async fn until_end(
+    session: impl Future<Output = End>,
+    reader: &mut Reader,
+) -> (End, Option<(u16, &'static str)>) {
+    tokio::select! {
+        end = session => match end {
+            // The reader ended (its requests channel closed): how, it is about to say.
+            End::Gone => {
+                let close = tokio::time::timeout(Duration::from_millis(100), &mut reader.0).await;
+                (End::Gone, close.ok().and_then(Result::ok).flatten())
+            }
+            end => (end, None),
+        },
+        close = &mut reader.0 => (End::Gone, close.ok().flatten()),
+    }
 }
 
 /// Aborts a task when dropped.

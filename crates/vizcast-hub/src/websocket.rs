@@ -255,8 +255,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         io.flush().await
     }
 
-    /// Shuts the writing side down (after a close frame).
-    pub(crate) async fn shutdown(&mut self) -> io::Result<()> {
+    /// Ends the connection: what is queued, a close frame with `code` and `reason`, then the end
+    /// of the stream.
+    pub(crate) async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
+        self.push_close(code, reason);
+        self.flush().await?;
         self.io.shutdown().await
     }
 }
