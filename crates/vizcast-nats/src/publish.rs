@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, HeaderMap};
+use async_nats::{Client, HeaderMap, Subject};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -43,6 +43,9 @@ use crate::jetstream::{self, ROLLUP, StreamLimits};
 use crate::link::Link;
 use crate::sequence::{MAX_SUBJECTS, Stamp};
 use crate::subject::stream_to_subject;
+
+/// Streams of one frame found by a linear search; a batch with more uses a map (no quadratic cost).
+const LINEAR_PARTS: usize = 16;
 
 thread_local! {
     /// Set while this thread ingests a frame that came from the broker.
@@ -61,7 +64,8 @@ pub(crate) fn from_broker<T>(f: impl FnOnce() -> T) -> T {
 /// One subject a frame is published on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Part {
-    pub subject: String,
+    /// Shared with the subject table: a clone is a reference count, not a copy.
+    pub subject: Subject,
     pub seq: u64,
     pub rollup: bool,
 }
@@ -151,7 +155,7 @@ pub struct Publisher {
     limits: QueueLimits,
     prefix: String,
     /// Stream name → (its subject, the last number used on it).
-    subjects: Mutex<HashMap<Box<str>, (String, u64)>>,
+    subjects: Mutex<HashMap<Box<str>, (Subject, u64)>>,
     /// The counters.
     pub counters: PublishCounters,
     link: Arc<Link>,
@@ -238,6 +242,8 @@ impl Publisher {
     /// The subjects of `frame` and their numbers (module docs), numbering them.
     fn parts(&self, frame: &Accepted) -> Vec<Part> {
         let mut parts: Vec<(&str, bool)> = Vec::with_capacity(1);
+        // Where each stream is in `parts`, once a batch has too many for a linear search.
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for message in &frame.messages {
             // Not `clear`: the broker would purge the stream's earlier frames before an edge
             // that is behind has read them, and a `clear` supersedes nothing a viewer must skip.
@@ -246,9 +252,23 @@ impl Publisher {
                 Some(Shape::Line(line)) => !line.append,
                 Some(Shape::Text(_) | Shape::Clear) | None => false,
             };
-            match parts.iter_mut().find(|(s, _)| *s == &*message.stream) {
-                Some((_, rollup)) => *rollup &= replaces,
-                None => parts.push((&message.stream, replaces)),
+            let stream = &*message.stream;
+            let at = if parts.len() <= LINEAR_PARTS {
+                parts.iter().position(|(s, _)| *s == stream)
+            } else {
+                if index.is_empty() {
+                    index.extend(parts.iter().enumerate().map(|(i, (s, _))| (*s, i)));
+                }
+                index.get(stream).copied()
+            };
+            match at {
+                Some(i) => parts[i].1 &= replaces,
+                None => {
+                    if !index.is_empty() {
+                        index.insert(stream, parts.len());
+                    }
+                    parts.push((stream, replaces));
+                }
             }
         }
         let mut subjects = self.subjects.lock();
@@ -259,9 +279,12 @@ impl Publisher {
                     // Numbers start over at 1, which edges take as a new start, not a gap.
                     subjects.clear();
                 }
-                let entry = subjects
-                    .entry(stream.into())
-                    .or_insert_with(|| (stream_to_subject(&self.prefix, stream), 0));
+                // A known stream costs no allocation: this runs under the hub's lock.
+                if !subjects.contains_key(stream) {
+                    let subject = Subject::from(stream_to_subject(&self.prefix, stream));
+                    subjects.insert(stream.into(), (subject, 0));
+                }
+                let entry = subjects.get_mut(stream).expect("inserted above");
                 entry.1 += 1;
                 Part {
                     subject: entry.0.clone(),
@@ -529,6 +552,23 @@ mod tests {
         assert!(publisher.parts(&frame)[0].rollup);
         let frame = accept(&hub, r#"{"stream":"path","clear":true}"#);
         assert!(!publisher.parts(&frame)[0].rollup);
+    }
+
+    #[test]
+    fn a_batch_of_many_streams_is_one_part_per_stream_in_first_order() {
+        let hub = hub();
+        let link = Link::new(Role::Publish, "nats://127.0.0.1:1", &Board::new(&hub));
+        let (publisher, _rx) = Publisher::new("vizcast", QueueLimits::default(), link);
+        // 40 streams, each twice, past the linear search: one part each, in first-seen order.
+        let messages: Vec<String> = (0..80)
+            .map(|i| format!(r#"{{"stream":"s{}","value":{i}}}"#, i % 40))
+            .collect();
+        let frame = accept(&hub, &format!("[{}]", messages.join(",")));
+        let parts = publisher.parts(&frame);
+        let subjects: Vec<String> = parts.iter().map(|p| p.subject.to_string()).collect();
+        let expected: Vec<String> = (0..40).map(|i| format!("vizcast.s{i}")).collect();
+        assert_eq!(subjects, expected);
+        assert!(parts.iter().all(|p| p.seq == 1 && !p.rollup));
     }
 
     #[test]
