@@ -5,8 +5,13 @@
 //! receiver's TCP processing and wake-up (the kernel charges them to the sender). vizcast's
 //! `e2e_load` figures at the same rate are meant to be read beside these.
 //!
-//! `cargo bench --bench floor [-- --sockets 1,10,100 --rate 1000 --seconds 5]`. Loopback only,
-//! bounded in time.
+//! With `--relay`, the floor of a relay instead: the messages come from a producer's socket (a
+//! thread of its own sends them at the rate), and the relaying thread blocks on reading it and
+//! writes what it read to every socket. That adds what a hub cannot avoid either, one wake-up and
+//! one `read` per message, and is the floor to hold `e2e_load`'s server CPU against.
+//!
+//! `cargo bench --bench floor [-- --sockets 1,10,100 --rate 1000 --seconds 5 --relay]`. Loopback
+//! only, bounded in time.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
@@ -38,7 +43,7 @@ struct Outcome {
     cpu: f64,
 }
 
-fn run(sockets: usize, rate: u64, seconds: f64) -> Outcome {
+fn run(sockets: usize, rate: u64, seconds: f64, relay: bool) -> Outcome {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut writers = Vec::with_capacity(sockets);
@@ -68,19 +73,56 @@ fn run(sockets: usize, rate: u64, seconds: f64) -> Outcome {
     }
     let message = [b'x'; 80];
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    // Sends `message` at the rate, until `seconds` have passed; returns how many it sent.
+    let pace = move |send: &mut dyn FnMut(&[u8])| {
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed().as_secs_f64() < seconds {
+            send(&message);
+            sent += 1;
+            let next = interval * u32::try_from(sent).unwrap_or(u32::MAX);
+            if let Some(wait) = next.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        sent
+    };
     let cpu_before = thread_cpu_seconds();
     let start = Instant::now();
-    let mut sent = 0u64;
-    while start.elapsed().as_secs_f64() < seconds {
-        for socket in &mut writers {
-            socket.write_all(&message).unwrap();
+    let sent = if relay {
+        let mut input = TcpStream::connect(addr).unwrap();
+        let (mut producer, _) = listener.accept().unwrap();
+        producer.set_nodelay(true).unwrap();
+        let producer = std::thread::Builder::new()
+            .name("floor-producer".to_owned())
+            .spawn(move || pace(&mut |m: &[u8]| producer.write_all(m).unwrap()))
+            .unwrap();
+        let mut buf = [0u8; 64 * 1024];
+        let mut relayed = 0u64;
+        loop {
+            let n = input.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            for socket in &mut writers {
+                socket.write_all(&buf[..n]).unwrap();
+            }
+            relayed += n as u64;
         }
-        sent += 1;
-        let next = interval * u32::try_from(sent).unwrap_or(u32::MAX);
-        if let Some(wait) = next.checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-    }
+        let sent = producer.join().unwrap();
+        assert_eq!(
+            relayed,
+            sent * message.len() as u64,
+            "every message was relayed"
+        );
+        sent
+    } else {
+        pace(&mut |m: &[u8]| {
+            for socket in &mut writers {
+                socket.write_all(m).unwrap();
+            }
+        })
+    };
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = thread_cpu_seconds() - cpu_before;
     drop(writers);
@@ -101,6 +143,7 @@ fn main() {
     let mut sockets = vec![1, 10, 100];
     let mut rate = 1000;
     let mut seconds = 5.0;
+    let mut relay = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -114,16 +157,20 @@ fn main() {
             }
             "--rate" => rate = args.next().unwrap().parse().unwrap(),
             "--seconds" => seconds = args.next().unwrap().parse().unwrap(),
+            "--relay" => relay = true,
             _ => {} // cargo passes --bench
         }
     }
-    println!(
-        "\nthe kernel's floor: one 80-byte write per message per loopback socket, {rate} messages/s, {seconds} s"
-    );
+    let what = if relay {
+        "one read from a producer's socket and one 80-byte write per message per loopback socket"
+    } else {
+        "one 80-byte write per message per loopback socket"
+    };
+    println!("\nthe kernel's floor: {what}, {rate} messages/s, {seconds} s");
     println!("| sockets | deliveries/s | writer CPU | CPU µs/delivery |");
     println!("|---:|---:|---:|---:|");
     for n in sockets {
-        let out = run(n, rate, seconds);
+        let out = run(n, rate, seconds, relay);
         println!(
             "| {n} | {:.0} | {:.0} % | {:.2} |",
             out.deliveries as f64 / out.seconds,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Vizcast, frames_of_every_kind};
+use crate::support::{Producer, Viewer, Vizcast, frames_of_every_kind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_is_mirrored_byte_for_byte_and_in_order_to_three_viewers() {
@@ -58,6 +58,92 @@ async fn two_producers_interleave_but_each_keeps_its_order() {
     assert_eq!(only("b"), fb);
 }
 
+/// Frames written to caught-up viewers by the ingest path itself (write-through) and frames
+/// written by the viewers' own tasks (large frames, bursts, subscribed viewers) reach every viewer
+/// in one order, the hub's, with nothing lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_through_and_task_written_frames_reach_every_viewer_in_one_order() {
+    let vizcast = Vizcast::start(&[]).await;
+    let mut viewers = [
+        vizcast.viewer().await,
+        vizcast.viewer().await,
+        vizcast.viewer().await,
+    ];
+    let mut subscribed = Viewer::connect(&vizcast.ws_url("/ws?streams=a"), &[])
+        .await
+        .unwrap();
+    subscribed.join().await;
+    let (mut a, mut b) = (vizcast.producer().await, vizcast.producer().await);
+    let big = "7".repeat(20_000);
+    // Each producer: paced small frames (written through), every tenth one 20 KB (written by the
+    // tasks), and a burst of 200 in the middle.
+    let frames = |name: &str| -> Vec<(String, bool)> {
+        (0..300)
+            .map(|i| {
+                let value = if i % 10 == 9 { big.as_str() } else { "0" };
+                let frame = format!(r#"{{"stream":"{name}","value":{i},"pad":"{value}"}}"#);
+                (frame, !(100..200).contains(&i))
+            })
+            .collect()
+    };
+    let (fa, fb) = (frames("a"), frames("b"));
+    async fn send(producer: &mut Producer, frames: Vec<(String, bool)>) {
+        for (frame, paced) in frames {
+            producer.send(&frame).await;
+            if paced {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
+    let [v1, v2, v3] = &mut viewers;
+    let (_, _, first, second, third, only_a) = tokio::join!(
+        send(&mut a, fa.clone()),
+        send(&mut b, fb.clone()),
+        v1.data(600),
+        v2.data(600),
+        v3.data(600),
+        subscribed.data(300),
+    );
+    assert_eq!(second, first, "the viewers saw different orders");
+    assert_eq!(third, first, "the viewers saw different orders");
+
+    let stats = vizcast
+        .wait_for_stats("every viewer's counts", |s| {
+            s["viewers"].as_array().unwrap().iter().all(|v| {
+                let all = v["subscription"][0] == "*";
+                v["frames"] == if all { 600 } else { 300 }
+            })
+        })
+        .await;
+    for viewer in stats["viewers"].as_array().unwrap() {
+        let through = viewer["written_through"].as_u64().unwrap();
+        if viewer["subscription"][0] == "*" {
+            // Both paths were taken: the small paced frames through, the 20 KB ones not.
+            assert!(through > 0, "nothing was written through: {viewer}");
+            assert!(
+                through <= 540,
+                "a 20 KB frame was written through: {viewer}"
+            );
+        } else {
+            assert_eq!(
+                through, 0,
+                "a subscribed viewer is written by its task: {viewer}"
+            );
+        }
+    }
+    let only = |name: &str| -> Vec<String> {
+        first
+            .iter()
+            .filter(|f| f.contains(&format!("\"{name}\"")))
+            .cloned()
+            .collect()
+    };
+    let texts = |frames: &[(String, bool)]| frames.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(only("a"), texts(&fa));
+    assert_eq!(only("b"), texts(&fb));
+    assert_eq!(only_a, texts(&fa));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_joiner_gets_the_pinned_state_and_recent_history_then_live_frames_without_gap_or_duplicate()
  {
@@ -82,7 +168,7 @@ async fn a_late_joiner_gets_the_pinned_state_and_recent_history_then_live_frames
         let url = vizcast.ws_url("/ingest");
         let live = live.clone();
         tokio::spawn(async move {
-            let mut producer = crate::support::Producer::connect(&url, &[]).await.unwrap();
+            let mut producer = Producer::connect(&url, &[]).await.unwrap();
             for chunk in live.chunks(50) {
                 producer.send_all(chunk).await;
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -90,9 +176,7 @@ async fn a_late_joiner_gets_the_pinned_state_and_recent_history_then_live_frames
         })
     };
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let mut viewer = crate::support::Viewer::connect(&vizcast.ws_url("/ws"), &[])
-        .await
-        .unwrap();
+    let mut viewer = Viewer::connect(&vizcast.ws_url("/ws"), &[]).await.unwrap();
     let snapshot = viewer.join().await;
 
     // The pinned state comes first, the superseded cloud never, the history is within budget.

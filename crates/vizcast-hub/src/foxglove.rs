@@ -21,13 +21,13 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use parking_lot::RwLock;
 use serde_json::{Value, json};
-use tokio::io::ReadHalf;
 use tokio::sync::{mpsc, watch};
 use vizcast_foxglove::{ChannelChange, Translator, TranslatorOptions};
 use vizcast_protocol::{Limits, parse_frame};
 
 use crate::hub::{Accepted, Client, ClientGuard, FrameSink, Hub};
-use crate::viewer::{AbortOnDrop, End, Io, MAX_REQUEST, Writer};
+use crate::socket::SocketWriter;
+use crate::viewer::{AbortOnDrop, End, Input, Io, MAX_REQUEST, Writer};
 use crate::websocket::{FrameReader, FrameWriter, Incoming, Kind};
 
 /// The `cursor` of a Foxglove client in its [`Client`] record: it reads another log.
@@ -250,12 +250,12 @@ fn status(level: u8, message: &str) -> Value {
 }
 
 /// Runs one Foxglove client's session to its end.
-pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard) {
+pub(crate) async fn run(hub: Arc<Hub>, io: Io, socket: Option<SocketWriter>, guard: ClientGuard) {
     let client = guard.client().clone();
     // Not a cursor into `/ws`'s log: `/api/stats` lists it without a queue.
     client.cursor.store(FOXGLOVE_CURSOR, Ordering::Relaxed);
     let foxglove = hub.foxglove();
-    let (read, write) = tokio::io::split(io);
+    let (read, write) = crate::viewer::split(io, socket);
     let mut writer = FrameWriter::new(write);
     let (requests_tx, requests) = mpsc::channel(4);
     let mut reader = AbortOnDrop(tokio::spawn(read_loop(
@@ -272,7 +272,7 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard) {
 /// Reads what the client sends: `subscribe` and `unsubscribe`; anything else gets a `status`.
 /// Ends when the client closes, with the close code to send it.
 async fn read_loop(
-    mut reader: FrameReader<ReadHalf<Io>>,
+    mut reader: FrameReader<Input>,
     requests: mpsc::Sender<Request>,
 ) -> Option<(u16, &'static str)> {
     loop {

@@ -20,8 +20,10 @@ use vizcast_protocol::{
 };
 
 use crate::config::{HubConfig, random_hex};
+use crate::direct::{Direct, WRITE_THROUGH_BYTES, WRITE_THROUGH_NS};
 use crate::log::{Lagged, ReadOptions, ReadOutcome};
 use crate::state::{AdmitError, HistoryStats, State, StreamStats, Totals};
+use crate::websocket::{self, Kind};
 
 /// Most frames a viewer takes from the log at once (one socket flush).
 pub(crate) const BATCH_FRAMES: usize = 1024;
@@ -147,6 +149,8 @@ pub struct Client {
     pub filtered_frames: AtomicU64,
     /// Viewer: their bytes.
     pub filtered_bytes: AtomicU64,
+    /// Viewer: frames the ingest path wrote to it itself (write-through, see `direct.rs`).
+    pub written_through: AtomicU64,
     /// Viewer: bytes sent per second over the last tick (`f64` bits).
     pub bytes_per_s: AtomicU64,
     /// `bytes` at the last tick.
@@ -221,6 +225,14 @@ pub struct Hub {
     state: RwLock<State>,
     /// Sequence number of the newest frame: viewers wait on it.
     head: watch::Sender<u64>,
+    /// The same, for viewers that the ingest path writes through to (see `direct.rs`).
+    newest: AtomicU64,
+    /// Viewers that the ingest path may write to.
+    direct: RwLock<Vec<Arc<Direct>>>,
+    /// When the latest frame was accepted (nanoseconds since `started`).
+    last_frame_ns: AtomicU64,
+    /// The mean time between frames, in nanoseconds.
+    frame_gap_ns: AtomicU64,
     session: String,
     started: Instant,
     rejected: AtomicU64,
@@ -276,6 +288,10 @@ impl Hub {
             config,
             state: RwLock::new(state),
             head: watch::Sender::new(0),
+            newest: AtomicU64::new(0),
+            direct: RwLock::new(Vec::new()),
+            last_frame_ns: AtomicU64::new(0),
+            frame_gap_ns: AtomicU64::new(0),
             session: random_hex(8),
             started: Instant::now(),
             rejected: AtomicU64::new(0),
@@ -317,7 +333,7 @@ impl Hub {
             }
         };
         let received = unix_now();
-        let (accepted, forced) = {
+        let (accepted, forced, epoch) = {
             let mut state = self.state.write();
             let applied = state.apply(text.clone(), &messages, received);
             let (seq, forced) = applied.inspect_err(|_| {
@@ -333,7 +349,7 @@ impl Hub {
             for sink in self.sinks.read().iter() {
                 sink.offer(&accepted);
             }
-            (accepted, forced)
+            (accepted, forced, self.epoch())
         };
         let seq = accepted.seq;
         if forced > 0
@@ -356,7 +372,62 @@ impl Hub {
             }
             newer
         });
+        self.newest.fetch_max(seq, Ordering::SeqCst);
+        self.write_through(seq, epoch, &accepted.text);
         Ok(accepted)
+    }
+
+    /// Offers frame `seq` to the viewers that the ingest path writes to (see `direct.rs`): when
+    /// it is small, writes it to those parked at it, for at most a quarter of the mean time between
+    /// frames (and [`WRITE_THROUGH_NS`]), and wakes the others, whose tasks run on every
+    /// core. Which viewers come first rotates with `seq`.
+    fn write_through(&self, seq: u64, epoch: u64, text: &Utf8Bytes) {
+        let direct = self.direct.read();
+        if direct.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let now = started.duration_since(self.started).as_nanos() as u64;
+        // The mean time between frames (a moving average over about 8 frames): a producer's
+        // frames often come in pairs, and the rate, not one gap, is what the budget is for.
+        let gap = now
+            .saturating_sub(self.last_frame_ns.swap(now, Ordering::Relaxed))
+            .min(1_000_000_000);
+        let mean = self.frame_gap_ns.load(Ordering::Relaxed);
+        let mean = (mean * 7 + gap) / 8;
+        self.frame_gap_ns.store(mean, Ordering::Relaxed);
+        let budget = Duration::from_nanos((mean / 4).min(WRITE_THROUGH_NS));
+        let mut encoded = (text.len() <= WRITE_THROUGH_BYTES && !budget.is_zero())
+            .then(|| websocket::encode(Kind::Text, text.as_bytes()));
+        let first = (seq % direct.len() as u64) as usize;
+        let (later, earlier) = direct.split_at(first);
+        for viewer in earlier.iter().chain(later) {
+            if encoded.is_some() && started.elapsed() >= budget {
+                encoded = None;
+            }
+            match &encoded {
+                Some(encoded) => {
+                    viewer.offer(seq, epoch, encoded, text.len());
+                }
+                None => viewer.wake(),
+            }
+        }
+    }
+
+    /// Lets the ingest path write to `viewer` (see `direct.rs`) until [`Hub::remove_direct`].
+    pub(crate) fn add_direct(&self, viewer: Arc<Direct>) {
+        self.direct.write().push(viewer);
+    }
+
+    /// Undoes [`Hub::add_direct`].
+    pub(crate) fn remove_direct(&self, viewer: &Arc<Direct>) {
+        self.direct.write().retain(|v| !Arc::ptr_eq(v, viewer));
+    }
+
+    /// Sequence number of the newest frame, for viewers that the ingest path writes to: read it
+    /// after [`Direct::arm`], and do not wait if it is at or past the cursor.
+    pub(crate) fn newest(&self) -> u64 {
+        self.newest.load(Ordering::SeqCst)
     }
 
     /// Adds a sink that gets every frame accepted from now on.
@@ -440,10 +511,15 @@ impl Hub {
         }
         drop(sinks);
         self.epoch.fetch_add(1, Ordering::Relaxed);
+        let newest = state.log.next_seq() - 1;
         drop(state);
         // Wake every viewer so it notices.
         self.head
             .send_modify(|head| *head = (*head).max(self.reset_at()));
+        self.newest.fetch_max(newest, Ordering::SeqCst);
+        for viewer in self.direct.read().iter() {
+            viewer.wake();
+        }
         refused
     }
 
@@ -560,6 +636,7 @@ impl Hub {
             lagged: AtomicU64::new(0),
             cursor: AtomicU64::new(0),
             conflated_frames: AtomicU64::new(0),
+            written_through: AtomicU64::new(0),
             conflated_bytes: AtomicU64::new(0),
             filtered_frames: AtomicU64::new(0),
             filtered_bytes: AtomicU64::new(0),

@@ -10,18 +10,22 @@
 //! - `viewer.rs` and `producer.rs`: one connection each; `foxglove.rs`: `/foxglove`, the Foxglove
 //!   WebSocket protocol over the `vizcast-foxglove` translation.
 //! - [`sources`]: JSON lines over TCP and standard input.
-//! - `listener.rs`: the listening socket, plain or TLS ([`Tls`]), and socket options.
+//! - `listener.rs`: the listening socket, plain or TLS ([`Tls`]), and socket options;
+//!   `socket.rs`: a plain connection whose writing side a viewer shares with the ingest path.
+//! - `direct.rs`: write-through, small frames written to caught-up viewers from the ingest path.
 //! - `access.rs`: tokens, `Origin` and `Host` checks.
 //! - [`HubConfig`] (`config.rs`): limits and defaults.
 
 mod access;
 mod config;
+mod direct;
 mod foxglove;
 mod hub;
 mod listener;
 mod log;
 mod producer;
 mod server;
+mod socket;
 pub mod sources;
 mod state;
 mod viewer;

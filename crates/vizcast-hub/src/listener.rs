@@ -22,6 +22,8 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
+use crate::socket::{SharedTcp, SocketWriter};
+
 /// Most TLS handshakes in progress at once; further connections wait in the kernel's backlog.
 pub const MAX_HANDSHAKES: usize = 256;
 /// A client that has not finished its TLS handshake by then is dropped.
@@ -88,12 +90,13 @@ impl Tls {
     }
 }
 
-/// A connection: plain TCP or TLS over it.
-pub(crate) type Stream = Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
+/// A connection: plain TCP (with a shareable writing side) or TLS over it.
+pub(crate) type Stream = Either<SharedTcp, tokio_rustls::server::TlsStream<TcpStream>>;
 
-/// The peer of a connection, for handlers (`ConnectInfo<Peer>`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Peer(pub SocketAddr);
+/// The peer of a connection, for handlers (`ConnectInfo<Peer>`), and on plain TCP a handle on the
+/// connection's writing side, which a viewer's session shares with the ingest path.
+#[derive(Clone, Debug)]
+pub(crate) struct Peer(pub SocketAddr, pub Option<SocketWriter>);
 
 /// What the HTTP server accepts connections from. See the module docs.
 pub(crate) struct HubListener {
@@ -134,7 +137,11 @@ impl axum::serve::Listener for HubListener {
 
 impl Connected<IncomingStream<'_, HubListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, HubListener>) -> Self {
-        Self(*stream.remote_addr())
+        let writer = match stream.io() {
+            Either::Left(tcp) => Some(tcp.writer()),
+            Either::Right(_) => None,
+        };
+        Self(*stream.remote_addr(), writer)
     }
 }
 
@@ -163,7 +170,11 @@ async fn accept_loop(
         tcp.set_nodelay(true).ok();
         limit_unsent(&tcp);
         let Some(acceptor) = &acceptor else {
-            if ready.send((Either::Left(tcp), peer)).await.is_err() {
+            if ready
+                .send((Either::Left(SharedTcp::new(tcp)), peer))
+                .await
+                .is_err()
+            {
                 return;
             }
             continue;

@@ -20,6 +20,7 @@ use vizcast_protocol::Subscription;
 use crate::access::Route;
 use crate::hub::{Hub, Role};
 use crate::listener::{HubListener, Peer, Tls};
+use crate::socket::SocketWriter;
 use crate::websocket::{self, FrameWriter, Kind};
 use crate::{producer, viewer};
 
@@ -208,7 +209,7 @@ struct TokenQuery {
 /// Applies the access rules of `route`: token, `Host`, and `Origin` for WebSocket upgrades.
 async fn check_access(
     State((hub, route)): State<(Arc<Hub>, Route)>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    ConnectInfo(Peer(peer, _)): ConnectInfo<Peer>,
     Query(query): Query<TokenQuery>,
     request: Request,
     next: Next,
@@ -246,7 +247,7 @@ struct ViewerQuery {
 
 async fn viewer_upgrade(
     State(hub): State<Arc<Hub>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    ConnectInfo(Peer(peer, socket)): ConnectInfo<Peer>,
     Query(query): Query<ViewerQuery>,
     request: Request,
 ) -> Response {
@@ -265,8 +266,9 @@ async fn viewer_upgrade(
         peer.to_string(),
         "viewer",
         None,
+        socket,
         request,
-        move |hub, io, guard| viewer::run(hub, io, guard, subscription),
+        move |hub, io, socket, guard| viewer::run(hub, io, socket, guard, subscription),
     )
 }
 
@@ -278,11 +280,14 @@ fn upgrade_watcher<F, S>(
     addr: String,
     what: &'static str,
     protocol: Option<&'static str>,
+    socket: Option<SocketWriter>,
     mut request: Request,
     session: F,
 ) -> Response
 where
-    F: FnOnce(Arc<Hub>, viewer::Io, crate::hub::ClientGuard) -> S + Send + 'static,
+    F: FnOnce(Arc<Hub>, viewer::Io, Option<SocketWriter>, crate::hub::ClientGuard) -> S
+        + Send
+        + 'static,
     S: Future<Output = ()> + Send,
 {
     let response = match websocket::accept(request.headers(), protocol) {
@@ -301,7 +306,7 @@ where
             }
         };
         if let Some(guard) = register_watcher(&hub, &addr, what) {
-            session(hub, io, guard).await;
+            session(hub, io, socket, guard).await;
         } else {
             let mut writer = FrameWriter::new(io);
             let reason = too_many_viewers(&hub);
@@ -347,7 +352,7 @@ fn refusal(reason: &str) -> String {
 /// `/foxglove`: the Foxglove WebSocket protocol, for Foxglove and Lichtblick (see `foxglove.rs`).
 async fn foxglove_upgrade(
     State(hub): State<Arc<Hub>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    ConnectInfo(Peer(peer, socket)): ConnectInfo<Peer>,
     request: Request,
 ) -> Response {
     // The server's preference among what the client offers.
@@ -374,6 +379,7 @@ async fn foxglove_upgrade(
         format!("{peer} (Foxglove)"),
         "Foxglove client",
         Some(protocol),
+        socket,
         request,
         crate::foxglove::run,
     )
@@ -381,7 +387,7 @@ async fn foxglove_upgrade(
 
 async fn producer_upgrade(
     State(hub): State<Arc<Hub>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    ConnectInfo(Peer(peer, _)): ConnectInfo<Peer>,
     ws: WebSocketUpgrade,
 ) -> Response {
     // The WebSocket library clears its read buffer before each read: keep it moderate.
@@ -468,6 +474,7 @@ async fn api_stats(State(hub): State<Arc<Hub>>) -> Response {
                         value["filtered_frames"] = c.filtered_frames.load(Ordering::Relaxed).into();
                         value["filtered_bytes"] = c.filtered_bytes.load(Ordering::Relaxed).into();
                         value["subscription"] = c.subscription.lock().clone().into();
+                        value["written_through"] = c.written_through.load(Ordering::Relaxed).into();
                     }
                     Role::Producer => {
                         value["rejected"] = c.dropped_frames.load(Ordering::Relaxed).into();

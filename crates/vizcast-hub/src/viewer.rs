@@ -24,11 +24,14 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio_util::either::Either;
 use vizcast_protocol::{Control, Limits, Subscription};
 
+use crate::direct::{Direct, Position};
 use crate::hub::{Client, ClientGuard, Hub, Role};
 use crate::log::ReadOutcome;
+use crate::socket::SocketWriter;
 use crate::websocket::{FrameReader, FrameWriter, Incoming, Kind};
 
 /// How often a viewer that is being conflated is told so.
@@ -39,8 +42,24 @@ pub(crate) const MAX_REQUEST: usize = 1 << 20;
 
 /// A viewer's connection, once upgraded.
 pub(crate) type Io = TokioIo<hyper::upgrade::Upgraded>;
-/// The writing side of a viewer's connection.
-pub(crate) type Writer = FrameWriter<WriteHalf<Io>>;
+/// The reading side of a watcher's connection: all of it, when writes go straight to the socket.
+pub(crate) type Input = Either<Io, ReadHalf<Io>>;
+/// The writing side: the plain TCP socket itself, or the upgraded connection's half (TLS).
+pub(crate) type Output = Either<SocketWriter, WriteHalf<Io>>;
+/// Writes a watcher's messages.
+pub(crate) type Writer = FrameWriter<Output>;
+
+/// Splits an upgraded connection into its reading and writing sides: on plain TCP (`socket`),
+/// writes go straight to the socket, and the upgraded connection is only read.
+pub(crate) fn split(io: Io, socket: Option<SocketWriter>) -> (Input, Output) {
+    match socket {
+        Some(socket) => (Either::Left(io), Either::Left(socket)),
+        None => {
+            let (read, write) = tokio::io::split(io);
+            (Either::Right(read), Either::Right(write))
+        }
+    }
+}
 
 /// What the reader hands the writer: a new subscription, or a reply to send.
 #[derive(Debug)]
@@ -61,10 +80,21 @@ pub(crate) enum End {
     Stalled(&'static str),
 }
 
-/// Runs a viewer's session to its end. `subscription` is what it asked for in its URL.
-pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard, subscription: Subscription) {
+/// Runs a viewer's session to its end. `subscription` is what it asked for in its URL; on plain
+/// TCP, `socket` is the connection's writing side, which the ingest path then writes through to
+/// while the viewer is caught up (see `direct.rs`).
+pub(crate) async fn run(
+    hub: Arc<Hub>,
+    io: Io,
+    socket: Option<SocketWriter>,
+    guard: ClientGuard,
+    subscription: Subscription,
+) {
     let client = guard.client().clone();
-    let (read, write) = tokio::io::split(io);
+    let direct = socket
+        .clone()
+        .map(|socket| DirectGuard::new(&hub, Direct::new(socket, client.clone())));
+    let (read, write) = split(io, socket);
     let mut writer = FrameWriter::new(write);
     let epoch = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
@@ -82,6 +112,7 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard, subscription:
     )));
     let mut session = Session {
         hub: &hub,
+        direct: direct.as_ref().map(|d| &*d.0),
         writer: &mut writer,
         client: &client,
         subscription,
@@ -93,6 +124,12 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, guard: ClientGuard, subscription:
     };
     let (end, close_code) = until_end(session.write_loop(&heard, epoch), &mut reader).await;
     drop(reader);
+    // The ingest path writes to this socket no more; the session may have ended while it was
+    // parked, in the middle of a frame.
+    if let Some(rest) = direct.as_ref().and_then(DirectGuard::finish) {
+        writer.push_encoded(rest);
+    }
+    drop(direct);
     if let End::Stalled(why) = &end {
         tracing::info!(viewer = %client.addr, "closing a stalled viewer: {why}");
     }
@@ -137,6 +174,33 @@ pub(crate) async fn until_end(
     }
 }
 
+/// Lets the ingest path write to a viewer while it lives (see `direct.rs`).
+struct DirectGuard<'a>(Arc<Direct>, &'a Hub);
+
+impl<'a> DirectGuard<'a> {
+    fn new(hub: &'a Hub, direct: Direct) -> Self {
+        let direct = Arc::new(direct);
+        hub.add_direct(direct.clone());
+        Self(direct, hub)
+    }
+}
+
+impl DirectGuard<'_> {
+    /// Ends the ingest path's writes to the viewer: the end of a frame the socket took only part
+    /// of, which must be written before anything else.
+    fn finish(&self) -> Option<Bytes> {
+        // Once removed, no write of the ingest path is in progress or starts.
+        self.1.remove_direct(&self.0);
+        self.0.unpark().rest
+    }
+}
+
+impl Drop for DirectGuard<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// Aborts a task when dropped.
 pub(crate) struct AbortOnDrop<T = ()>(pub(crate) tokio::task::JoinHandle<T>);
 
@@ -150,7 +214,7 @@ impl<T> Drop for AbortOnDrop<T> {
 /// writer, a ping is answered, anything else gets an error. Ends when the viewer closes, with the
 /// close code and reason to send it (`None` when the connection is gone).
 async fn read_loop(
-    mut reader: FrameReader<ReadHalf<Io>>,
+    mut reader: FrameReader<Input>,
     heard: Arc<AtomicU64>,
     epoch: Instant,
     limits: Limits,
@@ -200,6 +264,8 @@ async fn read_loop(
 /// The writing side of a viewer's session.
 struct Session<'a> {
     hub: &'a Hub,
+    /// When the ingest path may write to this viewer (plain TCP).
+    direct: Option<&'a Direct>,
     writer: &'a mut Writer,
     client: &'a Client,
     subscription: Subscription,
@@ -309,6 +375,50 @@ impl Session<'_> {
         }
     }
 
+    /// Waits, as a viewer that the ingest path writes to, for what comes first: a frame the ingest
+    /// path could not write (it wakes the task), a status, a request, the next ping or shutdown.
+    /// A viewer that receives every stream parks at `at`, and the ingest path writes frames to it
+    /// meanwhile; [`Session::resume`] says where it is then.
+    async fn wait_direct(
+        &mut self,
+        direct: &Direct,
+        at: Position,
+        status: &mut watch::Receiver<Option<Utf8Bytes>>,
+        next_ping: tokio::time::Instant,
+    ) -> Woke {
+        direct.arm(self.subscription.is_all().then_some(at));
+        // A frame accepted before the viewer was armed did not wake it: do not wait for it.
+        if self.hub.newest() >= at.cursor {
+            return Woke::Nothing;
+        }
+        let shutdown = self.hub.shutdown_token();
+        tokio::select! {
+            () = direct.woken() => Woke::Nothing,
+            // See the same arm in `run`.
+            _ = status.changed() => {
+                status.mark_changed();
+                Woke::Nothing
+            }
+            request = self.requests.recv() => match request {
+                Some(request) => Woke::Request(request),
+                None => Woke::End(End::Gone),
+            },
+            () = tokio::time::sleep_until(next_ping) => Woke::Nothing,
+            () = shutdown.cancelled() => Woke::End(End::Shutdown),
+        }
+    }
+
+    /// Takes the viewer back from the ingest path: writes the end of a frame the socket took only
+    /// part of, and returns where the ingest path left the viewer, if it was parked.
+    async fn resume(&mut self, direct: &Direct) -> Result<Option<Position>, End> {
+        let unparked = direct.unpark();
+        if let Some(rest) = unparked.rest {
+            self.writer.push_encoded(rest);
+            flush(self.writer, self.hub.config().ping_timeout).await?;
+        }
+        Ok(unparked.position)
+    }
+
     async fn write_loop(&mut self, heard: &AtomicU64, epoch: Instant) -> End {
         match self.run(heard, epoch).await {
             Ok(never) => match never {},
@@ -377,24 +487,44 @@ impl Session<'_> {
                     client.cursor.store(cursor, Ordering::Relaxed);
                     self.account(&mut outcome, !moved).await?;
                     if !moved && !reset {
-                        let woke = tokio::select! {
-                            changed = head.changed() => match changed {
-                                Ok(()) => None,
-                                Err(_) => return Err(End::Shutdown),
-                            },
-                            // `changed` marks the status seen: mark it again, so that the top
-                            // of the loop sends it (a status that changes while no frame
-                            // arrives, a NATS link's, was otherwise not sent).
-                            _ = status.changed() => {
-                                status.mark_changed();
-                                None
+                        let woke = match self.direct {
+                            Some(direct) => {
+                                let at = Position {
+                                    cursor,
+                                    offset,
+                                    epoch: generation,
+                                };
+                                let woke =
+                                    self.wait_direct(direct, at, &mut status, next_ping).await;
+                                // The ingest path may have written frames meanwhile.
+                                if let Some(at) = self.resume(direct).await? {
+                                    (cursor, offset) = (at.cursor, at.offset);
+                                }
+                                match woke {
+                                    Woke::Nothing => None,
+                                    Woke::Request(request) => Some(request),
+                                    Woke::End(end) => return Err(end),
+                                }
                             }
-                            request = self.requests.recv() => match request {
-                                Some(request) => Some(request),
-                                None => return Err(End::Gone),
+                            None => tokio::select! {
+                                changed = head.changed() => match changed {
+                                    Ok(()) => None,
+                                    Err(_) => return Err(End::Shutdown),
+                                },
+                                // `changed` marks the status seen: mark it again, so that the top
+                                // of the loop sends it (a status that changes while no frame
+                                // arrives, a NATS link's, was otherwise not sent).
+                                _ = status.changed() => {
+                                    status.mark_changed();
+                                    None
+                                }
+                                request = self.requests.recv() => match request {
+                                    Some(request) => Some(request),
+                                    None => return Err(End::Gone),
+                                },
+                                () = tokio::time::sleep_until(next_ping) => None,
+                                () = shutdown.cancelled() => return Err(End::Shutdown),
                             },
-                            () = tokio::time::sleep_until(next_ping) => None,
-                            () = shutdown.cancelled() => return Err(End::Shutdown),
                         };
                         if let Some(request) = woke {
                             self.handle(request, cursor).await?;
@@ -448,6 +578,16 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// Why a viewer that the ingest path writes to stopped waiting.
+enum Woke {
+    /// A frame, a status, the time to ping: the loop looks at everything.
+    Nothing,
+    /// A request from the viewer.
+    Request(Request),
+    /// The session ends.
+    End(End),
 }
 
 /// Sends a snapshot: `snapshot_begin`, the frames, `snapshot_end`.

@@ -194,6 +194,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
     }
 
+    /// Queues bytes that are already WebSocket framing (the end of a frame that another writer
+    /// began, see `direct.rs`).
+    pub(crate) fn push_encoded(&mut self, bytes: Bytes) {
+        self.segments.push(Segment::Shared(bytes));
+    }
+
     /// Queues a close frame with `code` and `reason` (cut to fit a control frame).
     pub(crate) fn push_close(&mut self, code: u16, reason: &str) {
         let mut end = reason.len().min(123);
@@ -262,6 +268,20 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.flush().await?;
         self.io.shutdown().await
     }
+}
+
+/// One whole message (a single final frame, unmasked) in one buffer: its header and `payload`.
+pub(crate) fn encode(kind: Kind, payload: &[u8]) -> Bytes {
+    let header = FrameHeader {
+        opcode: kind.opcode(),
+        ..FrameHeader::default()
+    };
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    header
+        .format(payload.len() as u64, &mut out)
+        .expect("a Vec takes every write");
+    out.extend_from_slice(payload);
+    out.into()
 }
 
 /// A message from the client.
