@@ -6,49 +6,64 @@
 //! keeps going. Only what breaks the WebSocket itself ends it: a frame over `--max-frame-bytes`
 //! (close 1009: its payload is never read), invalid UTF-8 in a text frame (close 1007, as RFC 6455
 //! requires), or a protocol violation (close 1002).
+//!
+//! The connection is read and written with vizcast's own WebSocket framing (`websocket.rs`), as
+//! viewers' are: a frame is unmasked in place and handed to the hub without a copy.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio_tungstenite::tungstenite;
+use axum::extract::ws::Utf8Bytes;
 use vizcast_protocol::{Control, FrameError};
 
 use crate::hub::{Client, ClientGuard, Hub, IngestError, Role};
+use crate::socket::SocketWriter;
+use crate::viewer::{Io, Writer, split};
+use crate::websocket::{FrameReader, FrameWriter, Incoming, Kind, ReadError};
 
 /// Frames larger than this are parsed off the async worker (they take milliseconds).
 const LARGE_FRAME: usize = 256 * 1024;
+/// How much a producer's reader asks the socket for at a time: at high rates one read takes many
+/// frames.
+const READ_CHUNK: usize = 64 * 1024;
 
-/// Runs a producer's session to its end.
-pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
+/// Runs a producer's session to its end; on plain TCP, `socket` is the connection's writing side.
+pub(crate) async fn run(hub: Arc<Hub>, io: Io, socket: Option<SocketWriter>, guard: ClientGuard) {
     let client = guard.client().clone();
-    let (mut sink, mut stream) = socket.split();
+    let (read, write) = split(io, socket);
+    let mut reader =
+        FrameReader::new(read, hub.config().limits.max_frame_bytes).with_chunk(READ_CHUNK);
+    let mut writer = FrameWriter::new(write);
     let shutdown = hub.shutdown_token();
     let mut errors = ErrorLog::new(&client.addr);
     let mut frame_no = 0u64;
-    let hello = Message::Text(hub.hello(Role::Producer).to_json().into());
-    if sink.send(hello).await.is_err() {
+    if send(&mut writer, hub.hello(Role::Producer)).await.is_err() {
         return;
     }
     loop {
         let next = tokio::select! {
-            next = stream.next() => next,
+            next = reader.next() => next,
             () = shutdown.cancelled() => {
-                close(&mut sink, 1001, "vizcast is shutting down").await;
+                close(&mut writer, 1001, "vizcast is shutting down").await;
                 return;
             }
         };
         let refusal: Option<Control> = match next {
-            None | Some(Ok(Message::Close(_))) => {
-                tokio::time::timeout(Duration::from_millis(500), sink.close())
-                    .await
-                    .ok();
+            Ok(None) => return,
+            Ok(Some(Incoming::Close)) => {
+                close(&mut writer, 1000, "").await;
                 return;
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-            Some(Ok(Message::Text(text))) => {
+            Ok(Some(Incoming::Pong)) => None,
+            Ok(Some(Incoming::Ping(payload))) => {
+                writer.push(Kind::Pong, payload);
+                if writer.flush().await.is_err() {
+                    return;
+                }
+                None
+            }
+            Ok(Some(Incoming::Text(text))) => {
                 frame_no += 1;
                 match ingest(&hub, &client, text) {
                     Ok(()) => None,
@@ -58,7 +73,7 @@ pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
                     }
                 }
             }
-            Some(Ok(Message::Binary(_))) => {
+            Ok(Some(Incoming::Binary)) => {
                 frame_no += 1;
                 hub.count_rejected();
                 client.dropped_frames.fetch_add(1, Ordering::Relaxed);
@@ -71,12 +86,17 @@ pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
                     offset: None,
                 })
             }
-            Some(Err(err)) => {
-                let (code, reason) = close_reason(err, hub.config().limits.max_frame_bytes);
+            Err(ReadError::Io(err)) => {
+                tracing::debug!(producer = %client.addr, "the connection failed: {err}");
+                return;
+            }
+            Err(err) => {
+                let code = err.close_code().unwrap_or(1002);
+                let reason = close_reason(&err);
                 hub.count_rejected();
                 client.dropped_frames.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(producer = %client.addr, frame = frame_no + 1, "closing the connection ({code}): {reason}");
-                close(&mut sink, code, &reason).await;
+                close(&mut writer, code, &reason).await;
                 if code == 1009 {
                     // The oversized payload is still arriving: closing the socket now would reset
                     // the connection before the producer reads why. Give it a moment.
@@ -85,13 +105,18 @@ pub(crate) async fn run(hub: Arc<Hub>, socket: WebSocket, guard: ClientGuard) {
                 return;
             }
         };
-        if let Some(refusal) = refusal {
-            let reply = Message::Text(refusal.to_json().into());
-            if sink.send(reply).await.is_err() {
-                return;
-            }
+        if let Some(refusal) = refusal
+            && send(&mut writer, refusal).await.is_err()
+        {
+            return;
         }
     }
+}
+
+/// Sends one control message.
+async fn send(writer: &mut Writer, control: Control) -> std::io::Result<()> {
+    writer.push(Kind::Text, control.to_json().into());
+    writer.flush().await
 }
 
 /// Validates and accepts a frame, off the async worker when it is large.
@@ -119,40 +144,23 @@ fn ingest(hub: &Hub, client: &Client, text: Utf8Bytes) -> Result<(), IngestError
     }
 }
 
-/// The close code and reason for a WebSocket error while reading.
-fn close_reason(err: axum::Error, max_frame_bytes: usize) -> (u16, String) {
-    let inner = err.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong {
-            size,
-            ..
-        })) => (1009, FrameError::too_large(*size, max_frame_bytes).message),
-        Some(tungstenite::Error::Utf8(_)) => (1007, "text frame is not valid UTF-8".to_owned()),
-        Some(other) => (1002, format!("WebSocket protocol error: {other}")),
-        None => (1011, format!("connection error: {inner}")),
+/// What the producer is told when its stream breaks the WebSocket protocol.
+fn close_reason(err: &ReadError) -> String {
+    match err {
+        ReadError::TooBig { size, max } => {
+            FrameError::too_large(usize::try_from(*size).unwrap_or(usize::MAX), *max).message
+        }
+        ReadError::NotUtf8 => "text frame is not valid UTF-8".to_owned(),
+        ReadError::Protocol(why) => format!("WebSocket protocol error: {why}"),
+        ReadError::Io(err) => format!("connection error: {err}"),
     }
 }
 
-async fn close(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    code: u16,
-    reason: &str,
-) {
-    // A close reason is at most 123 bytes.
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from(&reason[..end]),
-    };
-    tokio::time::timeout(
-        Duration::from_secs(1),
-        sink.send(Message::Close(Some(frame))),
-    )
-    .await
-    .ok();
+/// Ends the connection with a close frame (`code`, `reason`), within a second.
+async fn close(writer: &mut Writer, code: u16, reason: &str) {
+    tokio::time::timeout(Duration::from_secs(1), writer.close(code, reason))
+        .await
+        .ok();
 }
 
 /// Logs a connection's rejected frames without flooding the log: the first few in full, then a

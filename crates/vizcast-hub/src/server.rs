@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -23,9 +22,6 @@ use crate::listener::{HubListener, Peer, Tls};
 use crate::socket::SocketWriter;
 use crate::websocket::{self, FrameWriter, Kind};
 use crate::{producer, viewer};
-
-/// Extra bytes the WebSocket write buffer may hold beyond one batch (one flush).
-const WRITE_BUFFER: usize = 256 * 1024;
 
 /// A file served as is (the browser viewer's page, script, style and icon).
 #[derive(Clone, Copy, Debug)]
@@ -232,13 +228,6 @@ async fn check_access(
     }
 }
 
-fn upgrade_config(ws: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
-    ws.max_message_size(max_message)
-        .max_frame_size(max_message)
-        .write_buffer_size(128 * 1024)
-        .max_write_buffer_size(crate::hub::BATCH_BYTES + max_message + WRITE_BUFFER)
-}
-
 #[derive(Deserialize)]
 struct ViewerQuery {
     /// Subscription patterns, comma-separated.
@@ -261,9 +250,10 @@ async fn viewer_upgrade(
             }
         },
     };
-    upgrade_watcher(
+    upgrade(
         hub,
         peer.to_string(),
+        Role::Viewer,
         "viewer",
         None,
         socket,
@@ -272,12 +262,15 @@ async fn viewer_upgrade(
     )
 }
 
-/// Upgrades a connection that watches (`/ws`, `/foxglove`) with vizcast's own WebSocket framing
-/// (see `websocket.rs`: frames are written from the shared buffers): it counts towards
-/// `--max-viewers`, and runs `session` unless the limit is reached.
-fn upgrade_watcher<F, S>(
+/// Upgrades a WebSocket connection with vizcast's own framing (see `websocket.rs`: frames are
+/// written from the shared buffers): it counts towards `--max-viewers` or `--max-producers` by its
+/// `role`, and runs `session` unless the limit is reached. `socket` is the connection's writing
+/// side on plain TCP.
+#[allow(clippy::too_many_arguments)]
+fn upgrade<F, S>(
     hub: Arc<Hub>,
     addr: String,
+    role: Role,
     what: &'static str,
     protocol: Option<&'static str>,
     socket: Option<SocketWriter>,
@@ -305,11 +298,15 @@ where
                 return;
             }
         };
-        if let Some(guard) = register_watcher(&hub, &addr, what) {
+        if let Some(guard) = register(&hub, &addr, role, what) {
             session(hub, io, socket, guard).await;
+            match role {
+                Role::Viewer => tracing::debug!(peer = %addr, "{what} disconnected"),
+                Role::Producer => tracing::info!(peer = %addr, "{what} disconnected"),
+            }
         } else {
             let mut writer = FrameWriter::new(io);
-            let reason = too_many_viewers(&hub);
+            let reason = too_many(&hub, role);
             writer.push(Kind::Text, refusal(&reason).into());
             let bye = writer.close(1013, &reason);
             tokio::time::timeout(Duration::from_secs(1), bye).await.ok();
@@ -318,24 +315,29 @@ where
     response
 }
 
-/// Registers a connection that watches (`/ws`, `/foxglove`): it counts towards `--max-viewers`.
-fn register_watcher(hub: &Arc<Hub>, addr: &str, what: &str) -> Option<crate::hub::ClientGuard> {
-    let guard = hub.register(Role::Viewer, addr.to_owned());
-    match &guard {
-        Some(_) => tracing::debug!(peer = %addr, "{what} connected"),
-        None => {
-            let max = hub.config().max_viewers;
-            tracing::warn!(peer = %addr, "refused a {what}: {max} viewers connected (--max-viewers)");
-        }
+/// Registers a connection: it counts towards `--max-viewers` or `--max-producers`.
+fn register(hub: &Arc<Hub>, addr: &str, role: Role, what: &str) -> Option<crate::hub::ClientGuard> {
+    let guard = hub.register(role, addr.to_owned());
+    match (&guard, role) {
+        (Some(_), Role::Viewer) => tracing::debug!(peer = %addr, "{what} connected"),
+        (Some(_), Role::Producer) => tracing::info!(peer = %addr, "{what} connected"),
+        (None, _) => tracing::warn!(peer = %addr, "refused a {what}: {}", too_many(hub, role)),
     }
     guard
 }
 
-fn too_many_viewers(hub: &Hub) -> String {
-    format!(
-        "too many viewers ({}, --max-viewers)",
-        hub.config().max_viewers
-    )
+/// Why a connection is refused when `role`'s limit is reached.
+fn too_many(hub: &Hub, role: Role) -> String {
+    match role {
+        Role::Viewer => format!(
+            "too many viewers ({}, --max-viewers)",
+            hub.config().max_viewers
+        ),
+        Role::Producer => format!(
+            "too many producers ({}, --max-producers)",
+            hub.config().max_producers
+        ),
+    }
 }
 
 /// The error a refused connection is sent before it is closed.
@@ -374,9 +376,10 @@ async fn foxglove_upgrade(
         )
             .into_response();
     };
-    upgrade_watcher(
+    upgrade(
         hub,
         format!("{peer} (Foxglove)"),
+        Role::Viewer,
         "Foxglove client",
         Some(protocol),
         socket,
@@ -387,45 +390,19 @@ async fn foxglove_upgrade(
 
 async fn producer_upgrade(
     State(hub): State<Arc<Hub>>,
-    ConnectInfo(Peer(peer, _)): ConnectInfo<Peer>,
-    ws: WebSocketUpgrade,
+    ConnectInfo(Peer(peer, socket)): ConnectInfo<Peer>,
+    request: Request,
 ) -> Response {
-    // The WebSocket library clears its read buffer before each read: keep it moderate.
-    let ws = upgrade_config(ws, hub.config().limits.max_frame_bytes).read_buffer_size(32 * 1024);
-    let task = hub.tasks().token();
-    ws.on_upgrade(move |socket| async move {
-        let _task = task;
-        match hub.register(Role::Producer, peer.to_string()) {
-            Some(guard) => {
-                tracing::info!(%peer, "producer connected");
-                producer::run(hub, socket, guard).await;
-                tracing::info!(%peer, "producer disconnected");
-            }
-            None => {
-                let max = hub.config().max_producers;
-                tracing::warn!(%peer, "refused a producer: {max} producers connected (--max-producers)");
-                refuse_socket(socket, format!("too many producers ({max}, --max-producers)")).await;
-            }
-        }
-    })
-}
-
-/// Closes a just-upgraded socket with 1013 (try again later) and a reason.
-async fn refuse_socket(mut socket: WebSocket, reason: String) {
-    socket
-        .send(Message::Text(refusal(&reason).into()))
-        .await
-        .ok();
-    let close = CloseFrame {
-        code: 1013,
-        reason: Utf8Bytes::from(reason),
-    };
-    tokio::time::timeout(
-        Duration::from_secs(1),
-        socket.send(Message::Close(Some(close))),
+    upgrade(
+        hub,
+        peer.to_string(),
+        Role::Producer,
+        "producer",
+        None,
+        socket,
+        request,
+        producer::run,
     )
-    .await
-    .ok();
 }
 
 async fn api_streams(State(hub): State<Arc<Hub>>) -> Response {

@@ -1,5 +1,5 @@
-//! The server side of a viewer's WebSocket (`/ws`): the upgrade, a frame writer that sends shared
-//! payloads from where they lie, and a reader of the client's frames.
+//! The server side of vizcast's WebSockets (`/ws`, `/foxglove`, `/ingest`): the upgrade, a frame
+//! writer that sends shared payloads from where they lie, and a reader of the client's frames.
 //!
 //! A frame the hub mirrors is one reference-counted buffer shared by every viewer. The WebSocket
 //! library copies each message into a per-connection write buffer and shifts that buffer after each
@@ -14,11 +14,11 @@
 
 use std::io::{self, Cursor, IoSlice};
 
+use axum::extract::ws::Utf8Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Buf as _, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpC
 pub(crate) const INLINE: usize = 1024;
 /// Most slices one vectored write passes to the kernel (which takes at most 1,024).
 const MAX_SLICES: usize = 512;
-/// How much the reader asks the socket for at a time.
+/// How much a reader asks the socket for at a time, unless told otherwise.
 const READ_CHUNK: usize = 4 * 1024;
 
 /// Checks a WebSocket upgrade request and returns the `101 Switching Protocols` response for it
@@ -284,6 +284,21 @@ pub(crate) fn encode(kind: Kind, payload: &[u8]) -> Bytes {
     out.into()
 }
 
+/// Undoes a client frame's `mask` on its payload, eight bytes at a time.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut words = payload.chunks_exact_mut(8);
+    for word in &mut words {
+        let value = u64::from_ne_bytes(word.try_into().expect("8 bytes")) ^ wide;
+        word.copy_from_slice(&value.to_ne_bytes());
+    }
+    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
 /// A message from the client.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Incoming {
@@ -308,9 +323,15 @@ pub(crate) enum ReadError {
     /// The client broke the protocol (close code 1002).
     #[error("protocol error: {0}")]
     Protocol(&'static str),
-    /// A message longer than the limit (close code 1009).
-    #[error("a message longer than {0} bytes")]
-    TooBig(usize),
+    /// A message longer than the limit (close code 1009): its length so far (or declared), and
+    /// the limit.
+    #[error("a message of {size} bytes or more, over the limit of {max} bytes")]
+    TooBig {
+        /// The message's length, at least.
+        size: u64,
+        /// The limit.
+        max: usize,
+    },
     /// A text message that is not UTF-8 (close code 1007).
     #[error("a text message that is not UTF-8")]
     NotUtf8,
@@ -322,7 +343,7 @@ impl ReadError {
         match self {
             Self::Io(_) => None,
             Self::Protocol(_) => Some(1002),
-            Self::TooBig(_) => Some(1009),
+            Self::TooBig { .. } => Some(1009),
             Self::NotUtf8 => Some(1007),
         }
     }
@@ -334,6 +355,8 @@ pub(crate) struct FrameReader<R> {
     io: R,
     buf: BytesMut,
     max_message: usize,
+    /// How much to ask the socket for at a time.
+    chunk: usize,
     /// A fragmented message in progress: whether it is text, and its bytes so far.
     partial: Option<(bool, BytesMut)>,
 }
@@ -345,8 +368,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             io,
             buf: BytesMut::new(),
             max_message,
+            chunk: READ_CHUNK,
             partial: None,
         }
+    }
+
+    /// Asks the socket for up to `chunk` bytes at a time (a producer's stream: fewer reads).
+    pub(crate) fn with_chunk(mut self, chunk: usize) -> Self {
+        self.chunk = chunk;
+        self
     }
 
     /// The next message, or `None` when the client closed the connection without a close frame.
@@ -356,10 +386,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 if self.buf.len() - at >= len {
                     self.buf.advance(at);
                     let mut payload = self.buf.split_to(len);
-                    let mask = header.mask.expect("checked by header()");
-                    for (i, byte) in payload.iter_mut().enumerate() {
-                        *byte ^= mask[i & 3];
-                    }
+                    unmask(&mut payload, header.mask.expect("checked by header()"));
                     if let Some(message) = self.take(&header, payload)? {
                         return Ok(Some(message));
                     }
@@ -367,7 +394,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
                 self.buf.reserve(at + len - self.buf.len());
             }
-            self.buf.reserve(READ_CHUNK);
+            self.buf.reserve(self.chunk);
             if self.io.read_buf(&mut self.buf).await? == 0 {
                 return Ok(None);
             }
@@ -403,8 +430,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             OpCode::Control(_) => {}
             OpCode::Data(_) => {
                 let so_far = self.partial.as_ref().map_or(0, |(_, b)| b.len()) as u64;
-                if so_far.saturating_add(len) > self.max_message as u64 {
-                    return Err(ReadError::TooBig(self.max_message));
+                let size = so_far.saturating_add(len);
+                if size > self.max_message as u64 {
+                    return Err(ReadError::TooBig {
+                        size,
+                        max: self.max_message,
+                    });
                 }
             }
         }
@@ -688,7 +719,7 @@ mod tests {
         let (_, err) = read_all(input, 1 << 20).await;
         assert!(matches!(
             err,
-            Some(ReadError::TooBig(_)) | Some(ReadError::Protocol(_))
+            Some(ReadError::TooBig { .. }) | Some(ReadError::Protocol(_))
         ));
     }
 
@@ -698,6 +729,22 @@ mod tests {
         input.truncate(input.len() - 2);
         let (got, err) = read_all(input, 1000).await;
         assert!(got.is_empty() && err.is_none());
+    }
+
+    #[test]
+    fn unmasking_a_word_at_a_time_is_the_byte_by_byte_rule() {
+        let mask = [0x9a, 0x01, 0xfe, 0x37];
+        for len in 0..40 {
+            let original: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut fast = original.clone();
+            unmask(&mut fast, mask);
+            let slow: Vec<u8> = original
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            assert_eq!(fast, slow, "length {len}");
+        }
     }
 
     #[test]
