@@ -19,8 +19,9 @@
 //! on the socket and every viewer receives frames in the log's order.
 //!
 //! The hub writes through only frames of at most [`WRITE_THROUGH_BYTES`], and for each frame only
-//! for a quarter of the time since the previous frame (at most [`WRITE_THROUGH_NS`]); the other
-//! viewers' tasks are woken as before. So at low rates and few viewers no task wakes at all; with
+//! for a quarter of the mean time between frames (at most [`WRITE_THROUGH_NS`]): a viewer is
+//! written to only while the mean cost of one write still fits in that budget. The other viewers'
+//! tasks are woken as before. So at low rates and few viewers no task wakes at all; with
 //! many viewers the ingest path serves what its budget allows and the tasks, on every core, the
 //! rest; at high rates the tasks take over entirely and batch many frames per `send`. One
 //! producer is never held up by hundreds of sockets.
@@ -42,6 +43,8 @@ pub(crate) const WRITE_THROUGH_BYTES: usize = 8 * 1024;
 /// Longest the ingest path spends writing one frame through, in nanoseconds; past it, the
 /// remaining viewers' tasks are woken to write it.
 pub(crate) const WRITE_THROUGH_NS: u64 = 250_000;
+/// What one write-through is assumed to cost, in nanoseconds, until the hub has measured it.
+pub(crate) const WRITE_COST_NS: u64 = 10_000;
 
 /// A viewer that the ingest path may write to. See the module docs.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use vizcast_protocol::{
 };
 
 use crate::config::{HubConfig, random_hex};
-use crate::direct::{Direct, WRITE_THROUGH_BYTES, WRITE_THROUGH_NS};
+use crate::direct::{Direct, WRITE_COST_NS, WRITE_THROUGH_BYTES, WRITE_THROUGH_NS};
 use crate::log::{Lagged, ReadOptions, ReadOutcome};
 use crate::state::{AdmitError, HistoryStats, State, StreamStats, Totals};
 use crate::websocket::{self, Kind};
@@ -233,6 +233,8 @@ pub struct Hub {
     last_frame_ns: AtomicU64,
     /// The mean time between frames, in nanoseconds.
     frame_gap_ns: AtomicU64,
+    /// The mean time one write-through to one viewer takes, in nanoseconds.
+    write_cost_ns: AtomicU64,
     session: String,
     started: Instant,
     rejected: AtomicU64,
@@ -292,6 +294,7 @@ impl Hub {
             direct: RwLock::new(Vec::new()),
             last_frame_ns: AtomicU64::new(0),
             frame_gap_ns: AtomicU64::new(0),
+            write_cost_ns: AtomicU64::new(WRITE_COST_NS),
             session: random_hex(8),
             started: Instant::now(),
             rejected: AtomicU64::new(0),
@@ -396,21 +399,38 @@ impl Hub {
         let mean = self.frame_gap_ns.load(Ordering::Relaxed);
         let mean = (mean * 7 + gap) / 8;
         self.frame_gap_ns.store(mean, Ordering::Relaxed);
-        let budget = Duration::from_nanos((mean / 4).min(WRITE_THROUGH_NS));
-        let mut encoded = (text.len() <= WRITE_THROUGH_BYTES && !budget.is_zero())
-            .then(|| websocket::encode(Kind::Text, text.as_bytes()));
+        let budget = (mean / 4).min(WRITE_THROUGH_NS);
+        // What one write costs (a moving average): a viewer is written to only if its write
+        // fits in what is left of the budget, so at high rates nobody is, and viewers' tasks
+        // batch.
+        let cost = self.write_cost_ns.load(Ordering::Relaxed);
+        let small = text.len() <= WRITE_THROUGH_BYTES;
+        if small && cost > budget {
+            // The estimate decays while nothing is written through, so that one slow write (the
+            // thread preempted) does not turn write-through off for good.
+            self.write_cost_ns.store(cost - cost / 8, Ordering::Relaxed);
+        }
+        let mut encoded =
+            (small && cost <= budget).then(|| websocket::encode(Kind::Text, text.as_bytes()));
         let first = (seq % direct.len() as u64) as usize;
         let (later, earlier) = direct.split_at(first);
+        let mut written = 0u64;
         for viewer in earlier.iter().chain(later) {
-            if encoded.is_some() && started.elapsed() >= budget {
+            if encoded.is_some() && started.elapsed().as_nanos() as u64 + cost > budget {
                 encoded = None;
             }
             match &encoded {
                 Some(encoded) => {
                     viewer.offer(seq, epoch, encoded, text.len());
+                    written += 1;
                 }
                 None => viewer.wake(),
             }
+        }
+        if written > 0 {
+            let took = started.elapsed().as_nanos() as u64 / written;
+            self.write_cost_ns
+                .store((cost * 7 + took) / 8, Ordering::Relaxed);
         }
     }
 

@@ -27,6 +27,10 @@ const LARGE_FRAME: usize = 256 * 1024;
 /// How much a producer's reader asks the socket for at a time: at high rates one read takes many
 /// frames.
 const READ_CHUNK: usize = 64 * 1024;
+/// A producer's task yields to others after this many frames in a row. One read can hold
+/// hundreds of frames, and a viewer task woken meanwhile waits on the same worker until the
+/// producer's task yields: without this, at full speed it fell a whole queue behind.
+const FRAMES_PER_YIELD: u32 = 1024;
 
 /// Runs a producer's session to its end; on plain TCP, `socket` is the connection's writing side.
 pub(crate) async fn run(hub: Arc<Hub>, io: Io, socket: Option<SocketWriter>, guard: ClientGuard) {
@@ -41,7 +45,13 @@ pub(crate) async fn run(hub: Arc<Hub>, io: Io, socket: Option<SocketWriter>, gua
     if send(&mut writer, hub.hello(Role::Producer)).await.is_err() {
         return;
     }
+    let mut since_yield = 0;
     loop {
+        since_yield += 1;
+        if since_yield == FRAMES_PER_YIELD {
+            since_yield = 0;
+            tokio::task::yield_now().await;
+        }
         let next = tokio::select! {
             next = reader.next() => next,
             () = shutdown.cancelled() => {
