@@ -427,8 +427,7 @@ impl Hub {
                 None => viewer.wake(),
             }
         }
-        if written > 0 {
-            let took = started.elapsed().as_nanos() as u64 / written;
+        if let Some(took) = (started.elapsed().as_nanos() as u64).checked_div(written) {
             self.write_cost_ns
                 .store((cost * 7 + took) / 8, Ordering::Relaxed);
         }
