@@ -368,13 +368,17 @@ impl Hub {
                 self.config.history_bytes
             );
         }
-        self.head.send_if_modified(|head| {
-            let newer = seq > *head;
-            if newer {
-                *head = seq;
-            }
-            newer
-        });
+        // Only viewers that are not written through watch the head (a notification costs a few
+        // locks even with nobody waiting).
+        if self.head.receiver_count() > 0 {
+            self.head.send_if_modified(|head| {
+                let newer = seq > *head;
+                if newer {
+                    *head = seq;
+                }
+                newer
+            });
+        }
         self.newest.fetch_max(seq, Ordering::SeqCst);
         self.write_through(seq, epoch, &accepted.text);
         Ok(accepted)

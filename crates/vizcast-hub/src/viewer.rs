@@ -435,7 +435,8 @@ impl Session<'_> {
         let client = self.client;
         let config = hub.config();
         let shutdown = hub.shutdown_token();
-        let mut head = hub.watch_head();
+        // Viewers the ingest path writes to are woken by it; the others watch the head.
+        let mut head = self.direct.is_none().then(|| hub.watch_head());
         let mut batch = Vec::new();
 
         self.send_control(&hub.hello(Role::Viewer)).await?;
@@ -451,7 +452,9 @@ impl Session<'_> {
 
         let mut next_ping = tokio::time::Instant::now() + config.ping_interval;
         loop {
-            head.borrow_and_update();
+            if let Some(head) = &mut head {
+                head.borrow_and_update();
+            }
             batch.clear();
             if status.has_changed().unwrap_or(false) {
                 let current = status.borrow_and_update().clone();
@@ -487,8 +490,8 @@ impl Session<'_> {
                     client.cursor.store(cursor, Ordering::Relaxed);
                     self.account(&mut outcome, !moved).await?;
                     if !moved && !reset {
-                        let woke = match self.direct {
-                            Some(direct) => {
+                        let woke = match (self.direct, &mut head) {
+                            (Some(direct), _) => {
                                 let at = Position {
                                     cursor,
                                     offset,
@@ -506,7 +509,10 @@ impl Session<'_> {
                                     Woke::End(end) => return Err(end),
                                 }
                             }
-                            None => tokio::select! {
+                            (None, None) => {
+                                unreachable!("a viewer not written through watches the head")
+                            }
+                            (None, Some(head)) => tokio::select! {
                                 changed = head.changed() => match changed {
                                     Ok(()) => None,
                                     Err(_) => return Err(End::Shutdown),
