@@ -382,6 +382,25 @@ impl Viewer {
         frames
     }
 
+    /// The next `n` data frames, past any `conflated` reports (a viewer on a busy machine may fall
+    /// behind and be conflated, as designed); fails on any other control message.
+    pub async fn data_conflated(&mut self, n: usize) -> Vec<String> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let text = self.text().await;
+            if !vizcast_protocol::is_control(&text) {
+                out.push(text);
+                continue;
+            }
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                value["vizcast"], "conflated",
+                "unexpected control message {text}"
+            );
+        }
+        out
+    }
+
     /// The next `n` data frames; fails on any control message.
     pub async fn data(&mut self, n: usize) -> Vec<String> {
         let mut out = Vec::with_capacity(n);
