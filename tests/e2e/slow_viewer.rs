@@ -183,3 +183,58 @@ async fn viewers_beyond_the_limit_are_refused_with_a_reason() {
         })
         .await;
 }
+
+/// A viewer that reads slowly through a tiny receive buffer, while small frames arrive paced (so
+/// the ingest path writes them through and often fills its socket mid-frame): every frame arrives
+/// whole and in order, beside a fast viewer that gets the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_of_written_through_frames_gets_each_frame_whole_and_in_order() {
+    let vizcast = Vizcast::start(&[]).await;
+    let mut fast = vizcast.viewer().await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(vizcast.addr).await.unwrap();
+    let (slow, _) = tokio_tungstenite::client_async(
+        vizcast.ws_url("/ws"),
+        Box::new(stream) as Box<dyn crate::support::Io>,
+    )
+    .await
+    .unwrap();
+    let mut slow = Viewer { socket: slow };
+    slow.join().await;
+    let mut producer = vizcast.producer().await;
+    // 3 KB frames, 2 ms apart, read at 200 a second: the slow viewer's socket fills, often
+    // mid-frame, and its task takes over from the ingest path.
+    let pad = "y".repeat(3000);
+    let frames: Vec<String> = (0..400)
+        .map(|i| format!(r#"{{"stream":"s","value":{i},"pad":"{pad}"}}"#))
+        .collect();
+    let send = async {
+        for frame in &frames {
+            producer.send(frame).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let read_slowly = async {
+        let mut got = Vec::with_capacity(frames.len());
+        while got.len() < frames.len() {
+            got.extend(slow.data(8).await);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        got
+    };
+    let ((), got_fast, got_slow) = tokio::join!(send, fast.data(frames.len()), read_slowly);
+    assert_eq!(got_fast, frames);
+    assert_eq!(got_slow, frames, "the slow viewer's frames differ");
+    let stats = vizcast.stats().await;
+    let through: Vec<u64> = stats["viewers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["written_through"].as_u64().unwrap())
+        .collect();
+    assert!(
+        through.iter().all(|&n| n > 0),
+        "both viewers were written through: {through:?}"
+    );
+}
