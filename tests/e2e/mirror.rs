@@ -33,6 +33,16 @@ async fn every_kind_is_mirrored_byte_for_byte_and_in_order_to_three_viewers() {
     assert_eq!(stats["viewers"].as_array().unwrap().len(), 3);
 }
 
+/// The frames of `received` that are about stream `name`, in order.
+fn of_stream(received: &[String], name: &str) -> Vec<String> {
+    let quoted = format!("\"{name}\"");
+    received
+        .iter()
+        .filter(|f| f.contains(&quoted))
+        .cloned()
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_producers_interleave_but_each_keeps_its_order() {
     let vizcast = Vizcast::start(&[]).await;
@@ -47,15 +57,8 @@ async fn two_producers_interleave_but_each_keeps_its_order() {
     let (fa, fb) = (frames("a"), frames("b"));
     tokio::join!(a.send_all(&fa), b.send_all(&fb));
     let received = viewer.data(1000).await;
-    let only = |name: &str| -> Vec<String> {
-        received
-            .iter()
-            .filter(|f| f.contains(&format!("\"{name}\"")))
-            .cloned()
-            .collect()
-    };
-    assert_eq!(only("a"), fa);
-    assert_eq!(only("b"), fb);
+    assert_eq!(of_stream(&received, "a"), fa);
+    assert_eq!(of_stream(&received, "b"), fb);
 }
 
 /// Frames written to caught-up viewers by the ingest path itself (write-through) and frames
@@ -131,16 +134,9 @@ async fn written_through_and_task_written_frames_reach_every_viewer_in_one_order
             );
         }
     }
-    let only = |name: &str| -> Vec<String> {
-        first
-            .iter()
-            .filter(|f| f.contains(&format!("\"{name}\"")))
-            .cloned()
-            .collect()
-    };
     let texts = |frames: &[(String, bool)]| frames.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
-    assert_eq!(only("a"), texts(&fa));
-    assert_eq!(only("b"), texts(&fb));
+    assert_eq!(of_stream(&first, "a"), texts(&fa));
+    assert_eq!(of_stream(&first, "b"), texts(&fb));
     assert_eq!(only_a, texts(&fa));
 }
 

@@ -5,13 +5,27 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpSocket;
 
-use crate::support::{Event, Producer, Viewer, Vizcast};
+use crate::support::{Event, Producer, Socket, Viewer, Vizcast};
 
 fn round(round: u32, n: usize) -> Vec<String> {
     let pad = "x".repeat(2000);
     (0..n)
         .map(|i| format!(r#"{{"stream":"s","value":{i},"round":{round},"pad":"{pad}"}}"#))
         .collect()
+}
+
+/// A `/ws` client whose socket has a 4 KiB receive buffer (it has read nothing yet).
+async fn tiny_buffer_viewer(vizcast: &Vizcast) -> Socket {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(vizcast.addr).await.unwrap();
+    let (socket, _) = tokio_tungstenite::client_async(
+        vizcast.ws_url("/ws"),
+        Box::new(stream) as Box<dyn crate::support::Io>,
+    )
+    .await
+    .unwrap();
+    socket
 }
 
 /// Sends `frames` in chunks, each once every good viewer received the previous one (so they keep
@@ -54,15 +68,7 @@ async fn a_viewer_that_never_reads_slows_nobody_and_is_resynced_when_it_resumes(
     let without = deliver(&mut producer, &mut good, &round(1, n)).await;
 
     // A viewer with a tiny receive buffer that never reads.
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(vizcast.addr).await.unwrap();
-    let (stalled, _) = tokio_tungstenite::client_async(
-        vizcast.ws_url("/ws"),
-        Box::new(stream) as Box<dyn crate::support::Io>,
-    )
-    .await
-    .unwrap();
+    let stalled = tiny_buffer_viewer(&vizcast).await;
     vizcast
         .wait_for_stats("three viewers", |s| {
             s["viewers"].as_array().unwrap().len() == 3
@@ -191,16 +197,9 @@ async fn viewers_beyond_the_limit_are_refused_with_a_reason() {
 async fn a_slow_reader_of_written_through_frames_gets_each_frame_whole_and_in_order() {
     let vizcast = Vizcast::start(&[]).await;
     let mut fast = vizcast.viewer().await;
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(vizcast.addr).await.unwrap();
-    let (slow, _) = tokio_tungstenite::client_async(
-        vizcast.ws_url("/ws"),
-        Box::new(stream) as Box<dyn crate::support::Io>,
-    )
-    .await
-    .unwrap();
-    let mut slow = Viewer { socket: slow };
+    let mut slow = Viewer {
+        socket: tiny_buffer_viewer(&vizcast).await,
+    };
     slow.join().await;
     let mut producer = vizcast.producer().await;
     // 3 KB frames, 2 ms apart, read at 200 a second: the slow viewer's socket fills, often

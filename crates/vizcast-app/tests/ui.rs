@@ -574,22 +574,29 @@ fn settings_are_saved_for_the_next_run() {
     assert_eq!(&saved, harness.state().settings());
 }
 
+/// The NATS status of an edge whose link to the broker is `link` (its server filled in).
+fn edge(link: vizcast_protocol::NatsLink) -> vizcast_protocol::NatsStatus {
+    vizcast_protocol::NatsStatus {
+        publish: None,
+        subscribe: Some(vizcast_protocol::NatsLink {
+            server: "nats://10.0.0.1:4222".to_owned(),
+            ..link
+        }),
+    }
+}
+
 #[test]
 fn the_status_bar_shows_an_edges_nats_link_and_what_it_missed() {
     let dir = tempfile::tempdir().unwrap();
     let session = demo_session(2.0);
     session
         .hub
-        .set_nats_status(Some(vizcast_protocol::NatsStatus {
-            publish: None,
-            subscribe: Some(vizcast_protocol::NatsLink {
-                server: "nats://10.0.0.1:4222".to_owned(),
-                connected: false,
-                missed_frames: 12,
-                note: Some("the broker is unreachable; retrying".to_owned()),
-                ..Default::default()
-            }),
-        }));
+        .set_nats_status(Some(edge(vizcast_protocol::NatsLink {
+            connected: false,
+            missed_frames: 12,
+            note: Some("the broker is unreachable; retrying".to_owned()),
+            ..Default::default()
+        })));
     let mut harness = harness(session, dir.path());
     harness.run_steps(2);
     assert!(
@@ -602,14 +609,10 @@ fn the_status_bar_shows_an_edges_nats_link_and_what_it_missed() {
         .state()
         .session()
         .hub
-        .set_nats_status(Some(vizcast_protocol::NatsStatus {
-            publish: None,
-            subscribe: Some(vizcast_protocol::NatsLink {
-                server: "nats://10.0.0.1:4222".to_owned(),
-                connected: true,
-                ..Default::default()
-            }),
-        }));
+        .set_nats_status(Some(edge(vizcast_protocol::NatsLink {
+            connected: true,
+            ..Default::default()
+        })));
     harness.run_steps(2);
     assert!(harness.query_by_label("NATS edge of").is_some());
 }

@@ -223,9 +223,9 @@ pub struct Rates {
 pub struct Hub {
     config: HubConfig,
     state: RwLock<State>,
-    /// Sequence number of the newest frame: viewers wait on it.
-    head: watch::Sender<u64>,
-    /// The same, for viewers that the ingest path writes through to (see `direct.rs`).
+    /// Changes with every new frame: viewers that are not written through wait on it.
+    head: watch::Sender<()>,
+    /// Sequence number of the newest frame (viewers written through check it, see `direct.rs`).
     newest: AtomicU64,
     /// Viewers that the ingest path may write to.
     direct: RwLock<Vec<Arc<Direct>>>,
@@ -289,7 +289,7 @@ impl Hub {
         Ok(Arc::new(Self {
             config,
             state: RwLock::new(state),
-            head: watch::Sender::new(0),
+            head: watch::Sender::new(()),
             newest: AtomicU64::new(0),
             direct: RwLock::new(Vec::new()),
             last_frame_ns: AtomicU64::new(0),
@@ -370,16 +370,10 @@ impl Hub {
         }
         // Only viewers that are not written through watch the head (a notification costs a few
         // locks even with nobody waiting).
-        if self.head.receiver_count() > 0 {
-            self.head.send_if_modified(|head| {
-                let newer = seq > *head;
-                if newer {
-                    *head = seq;
-                }
-                newer
-            });
-        }
         self.newest.fetch_max(seq, Ordering::SeqCst);
+        if self.head.receiver_count() > 0 {
+            self.head.send_replace(());
+        }
         self.write_through(seq, epoch, &accepted.text);
         Ok(accepted)
     }
@@ -537,9 +531,8 @@ impl Hub {
         let newest = state.log.next_seq() - 1;
         drop(state);
         // Wake every viewer so it notices.
-        self.head
-            .send_modify(|head| *head = (*head).max(self.reset_at()));
         self.newest.fetch_max(newest, Ordering::SeqCst);
+        self.head.send_replace(());
         for viewer in self.direct.read().iter() {
             viewer.wake();
         }
@@ -676,7 +669,7 @@ impl Hub {
     }
 
     /// Wakes up when a new frame is accepted.
-    pub(crate) fn watch_head(&self) -> watch::Receiver<u64> {
+    pub(crate) fn watch_head(&self) -> watch::Receiver<()> {
         self.head.subscribe()
     }
 

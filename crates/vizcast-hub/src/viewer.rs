@@ -375,37 +375,53 @@ impl Session<'_> {
         }
     }
 
-    /// Waits, as a viewer that the ingest path writes to, for what comes first: a frame the ingest
-    /// path could not write (it wakes the task), a status, a request, the next ping or shutdown.
-    /// A viewer that receives every stream parks at `at`, and the ingest path writes frames to it
-    /// meanwhile; [`Session::resume`] says where it is then.
-    async fn wait_direct(
+    /// Waits for what comes first: a frame (its `wakeup`), a status, a request, the next ping or
+    /// shutdown. A viewer written through that receives every stream is parked at `at` meanwhile,
+    /// and the ingest path may write frames to it; the second value says where it left it.
+    async fn wait(
         &mut self,
-        direct: &Direct,
+        wakeup: &mut Wakeup<'_>,
         at: Position,
         status: &mut watch::Receiver<Option<Utf8Bytes>>,
         next_ping: tokio::time::Instant,
-    ) -> Woke {
-        direct.arm(self.subscription.is_all().then_some(at));
+    ) -> Result<(Woke, Option<Position>), End> {
+        let direct = match wakeup {
+            Wakeup::Direct(direct) => Some(*direct),
+            Wakeup::Head(_) => None,
+        };
+        if let Some(direct) = direct {
+            direct.arm(self.subscription.is_all().then_some(at));
+        }
         // A frame accepted before the viewer was armed did not wake it: do not wait for it.
-        if self.hub.newest() >= at.cursor {
-            return Woke::Nothing;
-        }
-        let shutdown = self.hub.shutdown_token();
-        tokio::select! {
-            () = direct.woken() => Woke::Nothing,
-            // See the same arm in `run`.
-            _ = status.changed() => {
-                status.mark_changed();
-                Woke::Nothing
+        let woke = if direct.is_some() && self.hub.newest() >= at.cursor {
+            Woke::Nothing
+        } else {
+            let shutdown = self.hub.shutdown_token();
+            tokio::select! {
+                frame = wakeup.frame() => match frame {
+                    Ok(()) => Woke::Nothing,
+                    Err(end) => Woke::End(end),
+                },
+                // `changed` marks the status seen: mark it again, so that the top of the loop
+                // sends it (a status that changes while no frame arrives, a NATS link's, was
+                // otherwise not sent).
+                _ = status.changed() => {
+                    status.mark_changed();
+                    Woke::Nothing
+                }
+                request = self.requests.recv() => match request {
+                    Some(request) => Woke::Request(request),
+                    None => Woke::End(End::Gone),
+                },
+                () = tokio::time::sleep_until(next_ping) => Woke::Nothing,
+                () = shutdown.cancelled() => Woke::End(End::Shutdown),
             }
-            request = self.requests.recv() => match request {
-                Some(request) => Woke::Request(request),
-                None => Woke::End(End::Gone),
-            },
-            () = tokio::time::sleep_until(next_ping) => Woke::Nothing,
-            () = shutdown.cancelled() => Woke::End(End::Shutdown),
-        }
+        };
+        let moved = match direct {
+            Some(direct) => self.resume(direct).await?,
+            None => None,
+        };
+        Ok((woke, moved))
     }
 
     /// Takes the viewer back from the ingest path: writes the end of a frame the socket took only
@@ -436,7 +452,10 @@ impl Session<'_> {
         let config = hub.config();
         let shutdown = hub.shutdown_token();
         // Viewers the ingest path writes to are woken by it; the others watch the head.
-        let mut head = self.direct.is_none().then(|| hub.watch_head());
+        let mut wakeup = match self.direct {
+            Some(direct) => Wakeup::Direct(direct),
+            None => Wakeup::Head(hub.watch_head()),
+        };
         let mut batch = Vec::new();
 
         self.send_control(&hub.hello(Role::Viewer)).await?;
@@ -452,7 +471,7 @@ impl Session<'_> {
 
         let mut next_ping = tokio::time::Instant::now() + config.ping_interval;
         loop {
-            if let Some(head) = &mut head {
+            if let Wakeup::Head(head) = &mut wakeup {
                 head.borrow_and_update();
             }
             batch.clear();
@@ -490,47 +509,21 @@ impl Session<'_> {
                     client.cursor.store(cursor, Ordering::Relaxed);
                     self.account(&mut outcome, !moved).await?;
                     if !moved && !reset {
-                        let woke = match (self.direct, &mut head) {
-                            (Some(direct), _) => {
-                                let at = Position {
-                                    cursor,
-                                    offset,
-                                    epoch: generation,
-                                };
-                                let woke =
-                                    self.wait_direct(direct, at, &mut status, next_ping).await;
-                                // The ingest path may have written frames meanwhile.
-                                if let Some(at) = self.resume(direct).await? {
-                                    (cursor, offset) = (at.cursor, at.offset);
-                                }
-                                match woke {
-                                    Woke::Nothing => None,
-                                    Woke::Request(request) => Some(request),
-                                    Woke::End(end) => return Err(end),
-                                }
-                            }
-                            (None, None) => {
-                                unreachable!("a viewer not written through watches the head")
-                            }
-                            (None, Some(head)) => tokio::select! {
-                                changed = head.changed() => match changed {
-                                    Ok(()) => None,
-                                    Err(_) => return Err(End::Shutdown),
-                                },
-                                // `changed` marks the status seen: mark it again, so that the top
-                                // of the loop sends it (a status that changes while no frame
-                                // arrives, a NATS link's, was otherwise not sent).
-                                _ = status.changed() => {
-                                    status.mark_changed();
-                                    None
-                                }
-                                request = self.requests.recv() => match request {
-                                    Some(request) => Some(request),
-                                    None => return Err(End::Gone),
-                                },
-                                () = tokio::time::sleep_until(next_ping) => None,
-                                () = shutdown.cancelled() => return Err(End::Shutdown),
-                            },
+                        let at = Position {
+                            cursor,
+                            offset,
+                            epoch: generation,
+                        };
+                        let (woke, moved) =
+                            self.wait(&mut wakeup, at, &mut status, next_ping).await?;
+                        // The ingest path may have written frames meanwhile.
+                        if let Some(at) = moved {
+                            (cursor, offset) = (at.cursor, at.offset);
+                        }
+                        let woke = match woke {
+                            Woke::Nothing => None,
+                            Woke::Request(request) => Some(request),
+                            Woke::End(end) => return Err(end),
                         };
                         if let Some(request) = woke {
                             self.handle(request, cursor).await?;
@@ -586,7 +579,28 @@ impl Session<'_> {
     }
 }
 
-/// Why a viewer that the ingest path writes to stopped waiting.
+/// How a viewer's task learns of new frames.
+enum Wakeup<'a> {
+    /// The ingest path writes to it, and wakes it for what it cannot write.
+    Direct(&'a Direct),
+    /// It watches the hub's head.
+    Head(watch::Receiver<()>),
+}
+
+impl Wakeup<'_> {
+    /// Waits for a frame the task must write itself.
+    async fn frame(&mut self) -> Result<(), End> {
+        match self {
+            Self::Direct(direct) => {
+                direct.woken().await;
+                Ok(())
+            }
+            Self::Head(head) => head.changed().await.map_err(|_closed| End::Shutdown),
+        }
+    }
+}
+
+/// Why a viewer's task stopped waiting.
 enum Woke {
     /// A frame, a status, the time to ping: the loop looks at everything.
     Nothing,

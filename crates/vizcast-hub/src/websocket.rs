@@ -171,13 +171,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Queues one message made of a small `prefix` of its own and a shared `payload`.
     pub(crate) fn push_prefixed(&mut self, kind: Kind, prefix: &[u8], payload: Bytes) {
         let start = self.inline.len();
-        let header = FrameHeader {
-            opcode: kind.opcode(),
-            ..FrameHeader::default()
-        };
-        header
-            .format((prefix.len() + payload.len()) as u64, &mut self.inline)
-            .expect("a Vec takes every write");
+        format_header(kind, prefix.len() + payload.len(), &mut self.inline);
         self.inline.extend_from_slice(prefix);
         let shared = payload.len() > INLINE;
         if !shared {
@@ -272,16 +266,21 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
 /// One whole message (a single final frame, unmasked) in one buffer: its header and `payload`.
 pub(crate) fn encode(kind: Kind, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    format_header(kind, payload.len(), &mut out);
+    out.extend_from_slice(payload);
+    out.into()
+}
+
+/// Appends the header of a single final, unmasked frame of `kind` with a `len`-byte payload.
+fn format_header(kind: Kind, len: usize, out: &mut Vec<u8>) {
     let header = FrameHeader {
         opcode: kind.opcode(),
         ..FrameHeader::default()
     };
-    let mut out = Vec::with_capacity(payload.len() + 14);
     header
-        .format(payload.len() as u64, &mut out)
+        .format(len as u64, out)
         .expect("a Vec takes every write");
-    out.extend_from_slice(payload);
-    out.into()
 }
 
 /// Undoes a client frame's `mask` on its payload, eight bytes at a time.
