@@ -211,7 +211,8 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "zstd")]
     pub record_compression: RecordCompression,
 
-    /// Most bytes waiting to be written to the recording; beyond that, frames are reported as not recorded.
+    /// Most memory the frames waiting to be written to the recording may hold (their text and
+    /// parsed messages); beyond that, frames are reported as not recorded.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
     pub record_buffer: usize,
 

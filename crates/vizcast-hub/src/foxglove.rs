@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -26,6 +25,7 @@ use vizcast_foxglove::{ChannelChange, Translator, TranslatorOptions};
 use vizcast_protocol::{Limits, parse_frame};
 
 use crate::hub::{Accepted, Client, ClientGuard, FrameSink, Hub};
+use crate::queue::{FrameQueue, QueueBounds, Refused, Taken};
 use crate::socket::SocketWriter;
 use crate::viewer::{AbortOnDrop, End, Input, Io, MAX_REQUEST, Writer};
 use crate::websocket::{FrameReader, FrameWriter, Incoming, Kind};
@@ -34,8 +34,14 @@ use crate::websocket::{FrameReader, FrameWriter, Incoming, Kind};
 pub(crate) const FOXGLOVE_CURSOR: u64 = u64::MAX;
 /// The subprotocols spoken, preferred first.
 pub(crate) const SUBPROTOCOLS: [&str; 2] = ["foxglove.sdk.v1", "foxglove.websocket.v1"];
-/// Frames waiting for translation; beyond, frames are not translated (counted, logged).
-const QUEUE_FRAMES: usize = 4096;
+/// Frames waiting for translation, and the memory they may hold (text and parsed messages);
+/// beyond, frames are not translated (counted, logged).
+const QUEUE: QueueBounds = QueueBounds {
+    frames: 4096,
+    bytes: 64 * 1024 * 1024,
+};
+/// Most frames the translation thread takes from its queue at once.
+const TAKE_FRAMES: usize = 64;
 /// Most bytes of translated messages kept for clients that are behind.
 const LOG_BYTES: usize = 32 * 1024 * 1024;
 /// Most translated messages kept.
@@ -117,15 +123,22 @@ type Job = (u64, Arc<Accepted>);
 /// Hands accepted frames to the translation thread.
 struct Feed {
     foxglove: Arc<Foxglove>,
-    queue: SyncSender<Job>,
+    queue: Arc<FrameQueue<Job>>,
+}
+
+impl Drop for Feed {
+    /// The hub is gone: the translation thread finishes what is queued and ends.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl FrameSink for Feed {
     fn offer(&self, frame: &Arc<Accepted>) {
         let epoch = self.foxglove.epoch.load(Ordering::Relaxed);
-        match self.queue.try_send((epoch, frame.clone())) {
+        match self.queue.push((epoch, frame.clone()), frame.footprint()) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 let dropped = self.foxglove.dropped.fetch_add(1, Ordering::Relaxed);
                 if dropped.is_power_of_two() {
                     tracing::warn!(
@@ -134,7 +147,7 @@ impl FrameSink for Feed {
                     );
                 }
             }
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(Refused::Closed) => {}
         }
     }
 
@@ -153,10 +166,10 @@ impl Foxglove {
             epoch: AtomicU64::new(0),
             session: hub.session().to_owned(),
         });
-        let (queue, jobs) = std::sync::mpsc::sync_channel(QUEUE_FRAMES);
+        let jobs = Arc::new(FrameQueue::new(QUEUE));
         let history = hub.add_sink_after_history(Arc::new(Feed {
             foxglove: foxglove.clone(),
-            queue,
+            queue: jobs.clone(),
         }));
         let limits = hub.config().limits.clone();
         let worker = foxglove.clone();
@@ -170,7 +183,7 @@ impl Foxglove {
     }
 
     /// The translation thread: the history, then frames as they come, until the hub is gone.
-    fn translate(&self, history: &[Utf8Bytes], limits: &Limits, jobs: &Receiver<Job>) {
+    fn translate(&self, history: &[Utf8Bytes], limits: &Limits, jobs: &FrameQueue<Job>) {
         let mut translator = Translator::new(TranslatorOptions::default());
         let mut epoch = self.epoch.load(Ordering::Relaxed);
         let now_ns = (crate::unix_now() * 1e9) as u64;
@@ -179,22 +192,37 @@ impl Foxglove {
                 self.apply(&mut translator, &messages, now_ns);
             }
         }
-        while let Ok((frame_epoch, frame)) = jobs.recv() {
-            if frame_epoch != epoch {
-                epoch = frame_epoch;
-                translator = Translator::new(TranslatorOptions::default());
-                let mut shared = self.shared.write();
-                shared.latest.clear();
-                shared.channels.clear();
-                shared.generation += 1;
-                shared.channels_version += 1;
+        let mut batch = Vec::with_capacity(TAKE_FRAMES);
+        loop {
+            match jobs.take(&mut batch, TAKE_FRAMES, usize::MAX, Duration::from_secs(60)) {
+                Taken::Items(_) => {}
+                Taken::Idle => continue,
+                Taken::Closed => return,
             }
-            self.apply(
-                &mut translator,
-                &frame.messages,
-                (frame.received * 1e9) as u64,
-            );
+            for (frame_epoch, frame) in batch.drain(..) {
+                self.translate_one(&mut translator, &mut epoch, frame_epoch, &frame);
+            }
         }
+    }
+
+    /// Translates one queued frame, starting over first if the hub was reset since the last.
+    fn translate_one(
+        &self,
+        translator: &mut Translator,
+        epoch: &mut u64,
+        frame_epoch: u64,
+        frame: &Accepted,
+    ) {
+        if frame_epoch != *epoch {
+            *epoch = frame_epoch;
+            *translator = Translator::new(TranslatorOptions::default());
+            let mut shared = self.shared.write();
+            shared.latest.clear();
+            shared.channels.clear();
+            shared.generation += 1;
+            shared.channels_version += 1;
+        }
+        self.apply(translator, &frame.messages, (frame.received * 1e9) as u64);
     }
 
     fn apply(

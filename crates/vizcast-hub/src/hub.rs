@@ -75,6 +75,33 @@ pub struct Accepted {
     pub text: Utf8Bytes,
     /// Its decoded messages (their `span`s index into `text`).
     pub messages: Vec<Message>,
+    /// Bytes of memory it holds ([`Accepted::footprint`]).
+    footprint: usize,
+}
+
+impl Accepted {
+    /// An accepted frame: its number, receive time, text and the messages parsed from it.
+    pub fn new(seq: u64, received: f64, text: Utf8Bytes, messages: Vec<Message>) -> Self {
+        // The allocation behind the `Arc` it is shared in: two counts, then the frame.
+        let own = 2 * size_of::<usize>() + size_of::<Self>();
+        let footprint = own
+            + text.len()
+            + (messages.capacity() - messages.len()) * size_of::<Message>()
+            + messages.iter().map(Message::footprint).sum::<usize>();
+        Self {
+            seq,
+            received,
+            text,
+            messages,
+            footprint,
+        }
+    }
+
+    /// Bytes of memory this frame holds: its text, its parsed messages and itself. What a queue
+    /// of frames bounds (the text alone under-counts a parsed frame two- to fourfold).
+    pub fn footprint(&self) -> usize {
+        self.footprint
+    }
 }
 
 /// Something that wants every accepted frame, in order (the recorder, the desktop store).
@@ -342,12 +369,7 @@ impl Hub {
             let (seq, forced) = applied.inspect_err(|_| {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
             })?;
-            let accepted = Arc::new(Accepted {
-                seq,
-                received,
-                text,
-                messages,
-            });
+            let accepted = Arc::new(Accepted::new(seq, received, text, messages));
             // Under the lock, so that sinks see frames in acceptance order.
             for sink in self.sinks.read().iter() {
                 sink.offer(&accepted);
@@ -513,12 +535,7 @@ impl Hub {
             let received = unix_now();
             match state.apply(text.clone(), &messages, received) {
                 Ok((seq, _)) => {
-                    let accepted = Arc::new(Accepted {
-                        seq,
-                        received,
-                        text,
-                        messages,
-                    });
+                    let accepted = Arc::new(Accepted::new(seq, received, text, messages));
                     for sink in sinks.iter() {
                         sink.offer(&accepted);
                     }

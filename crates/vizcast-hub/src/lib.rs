@@ -13,6 +13,8 @@
 //! - `listener.rs`: the listening socket, plain or TLS ([`Tls`]), and socket options;
 //!   `socket.rs`: a plain connection whose writing side a viewer shares with the ingest path.
 //! - `direct.rs`: write-through, small frames written to caught-up viewers from the ingest path.
+//! - [`FrameQueue`] (`queue.rs`): the bounded queue from a [`FrameSink`] to its thread (recorder,
+//!   desktop store, Foxglove translation), bounded in frames and in the memory they hold.
 //! - `access.rs`: tokens, `Origin` and `Host` checks.
 //! - [`HubConfig`] (`config.rs`): limits and defaults.
 
@@ -24,6 +26,7 @@ mod hub;
 mod listener;
 mod log;
 mod producer;
+mod queue;
 mod server;
 mod socket;
 pub mod sources;
@@ -39,5 +42,6 @@ pub use hub::{
     StreamSummary, unix_now,
 };
 pub use listener::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, Tls};
+pub use queue::{FrameQueue, QueueBounds, Refused, Taken};
 pub use server::{Server, StaticFile, router};
 pub use state::{AdmitError, HistoryStats, StreamStats, Totals};

@@ -35,6 +35,42 @@ impl Message {
         };
         scalars + shape
     }
+
+    /// Bytes of memory this message holds: itself and what it owns on the heap (by capacity).
+    /// Queues of parsed frames bound themselves by this, beside the frame's text.
+    pub fn footprint(&self) -> usize {
+        let time = match &self.time {
+            Time::Columns(ts) => ts.capacity() * size_of::<f64>(),
+            Time::Receive | Time::At(_) => 0,
+        };
+        let scalars: usize = self
+            .scalars
+            .iter()
+            .map(|s| {
+                s.path.len()
+                    + match &s.samples {
+                        Samples::Columns(values) => values.capacity() * size_of::<f64>(),
+                        Samples::One(_) => 0,
+                    }
+            })
+            .sum();
+        let shape = match &self.shape {
+            Some(Shape::Points(points)) => {
+                points.positions.capacity() * size_of::<[f32; 3]>() + points.colors.footprint()
+            }
+            Some(Shape::Line(line)) => {
+                line.positions.capacity() * size_of::<[f32; 3]>() + line.colors.footprint()
+            }
+            Some(Shape::Text(text)) => text.text.len(),
+            Some(Shape::Clear) | None => 0,
+        };
+        size_of::<Self>()
+            + self.stream.len()
+            + time
+            + self.scalars.capacity() * size_of::<Scalar>()
+            + scalars
+            + shape
+    }
 }
 
 /// Joins a stream name and a series path (`imu` + `ax` → `imu/ax`; an empty path is the stream itself).
@@ -199,6 +235,16 @@ pub enum Colors {
     Uniform([u8; 3]),
     /// One colour per point (`colors`), as many as points.
     PerPoint(Vec<[u8; 3]>),
+}
+
+impl Colors {
+    /// Bytes these colours hold on the heap.
+    fn footprint(&self) -> usize {
+        match self {
+            Self::PerPoint(colors) => colors.capacity() * size_of::<[u8; 3]>(),
+            Self::Default | Self::Uniform(_) => 0,
+        }
+    }
 }
 
 /// A text event.

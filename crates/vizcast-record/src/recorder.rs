@@ -1,7 +1,8 @@
 //! Recording accepted frames to MCAP on a thread of its own.
 //!
 //! The hub offers every accepted frame to the [`Recorder`]'s sink under its state lock, in order.
-//! The sink queues it (a bounded queue, by bytes) and returns at once: ingest never waits for the
+//! The sink queues it (a [`FrameQueue`] bounded by the memory its frames hold, their text and
+//! their parsed messages: `--record-buffer`) and returns at once: ingest never waits for the
 //! disk. A frame that does not fit (the disk is too slow, or the recording failed) is not silently
 //! lost: it is counted, and the range of frames not recorded is logged, reported in the status
 //! every viewer sees, and written into the file as a `vizcast.gap` metadata record, so anyone
@@ -27,13 +28,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mcap::records::{MessageHeader, Metadata};
 use parking_lot::Mutex;
-use vizcast_hub::{Accepted, FrameSink, Hub, unix_now};
+use vizcast_hub::{Accepted, FrameQueue, FrameSink, Hub, QueueBounds, Taken, unix_now};
 use vizcast_protocol::{RecordingStatus, Time, human_bytes};
 
 use crate::{MESSAGE_SCHEMA_ID, RecordError, nanos};
@@ -68,7 +68,8 @@ pub struct RecorderOptions {
     pub chunk_bytes: u64,
     /// A chunk is closed and written at least this often.
     pub flush_interval: Duration,
-    /// Most bytes of frames waiting to be written; beyond that, frames are reported as not recorded.
+    /// Most bytes of memory the frames waiting to be written may hold (their text and their
+    /// parsed messages, [`Accepted::footprint`]); beyond that, frames are reported as not recorded.
     pub queue_bytes: usize,
 }
 
@@ -109,13 +110,15 @@ struct Gap {
     last_time: f64,
 }
 
+/// Most frames, and bytes of them, the writer takes from the queue at once.
+const TAKE_FRAMES: usize = 1024;
+const TAKE_BYTES: usize = 4 << 20;
+
 /// The part the hub talks to.
 struct Sink {
-    tx: Sender<Arc<Accepted>>,
-    queued: AtomicUsize,
-    limit: usize,
-    /// Set when the writer failed: everything offered after is not recorded.
-    stopped: AtomicBool,
+    /// Closed when recording stops, or when the writer failed: everything offered after is not
+    /// recorded.
+    queue: FrameQueue<Arc<Accepted>>,
     gaps: Mutex<Vec<Gap>>,
     unrecorded_frames: AtomicU64,
     unrecorded_bytes: AtomicU64,
@@ -148,19 +151,9 @@ impl Sink {
 
 impl FrameSink for Sink {
     fn offer(&self, frame: &Arc<Accepted>) {
-        let len = frame.text.len();
-        if !self.stopped.load(Ordering::Relaxed)
-            && self.queued.load(Ordering::Relaxed) + len <= self.limit
-        {
-            match self.tx.try_send(frame.clone()) {
-                Ok(()) => {
-                    self.queued.fetch_add(len, Ordering::Relaxed);
-                    return;
-                }
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
-            }
+        if self.queue.push(frame.clone(), frame.footprint()).is_err() {
+            self.not_recorded(frame);
         }
-        self.not_recorded(frame);
     }
 }
 
@@ -170,8 +163,6 @@ pub struct Recorder {
     sink: Arc<Sink>,
     sink_handle: Arc<dyn FrameSink>,
     thread: Option<std::thread::JoinHandle<Result<RecordingSummary, RecordError>>>,
-    /// Tells the writer thread to write what is queued and finish.
-    stop_tx: Sender<()>,
     path: PathBuf,
 }
 
@@ -201,13 +192,12 @@ impl Recorder {
             .library(concat!("vizcast ", env!("CARGO_PKG_VERSION")))
             .create(BufWriter::with_capacity(1 << 20, file))
             .map_err(|e| RecordError::mcap(path, e))?;
-        let (tx, rx) = crossbeam_channel::bounded(1 << 16);
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let sink = Arc::new(Sink {
-            tx,
-            queued: AtomicUsize::new(0),
-            limit: options.queue_bytes,
-            stopped: AtomicBool::new(false),
+            // Bounded by bytes alone: each frame's footprint counts its own overhead.
+            queue: FrameQueue::new(QueueBounds {
+                frames: usize::MAX,
+                bytes: options.queue_bytes,
+            }),
             gaps: Mutex::new(Vec::new()),
             unrecorded_frames: AtomicU64::new(0),
             unrecorded_bytes: AtomicU64::new(0),
@@ -227,7 +217,7 @@ impl Recorder {
         thread_state.publish(None);
         let thread = std::thread::Builder::new()
             .name("vizcast-recorder".to_owned())
-            .spawn(move || thread_state.run(&rx, &stop_rx))
+            .spawn(move || thread_state.run())
             .map_err(|e| RecordError::io(path, e))?;
         let sink_handle: Arc<dyn FrameSink> = sink.clone();
         hub.add_sink(sink_handle.clone());
@@ -237,7 +227,6 @@ impl Recorder {
             sink,
             sink_handle,
             thread: Some(thread),
-            stop_tx,
             path: path.to_owned(),
         })
     }
@@ -255,7 +244,8 @@ impl Recorder {
     fn stop(&mut self) -> Result<RecordingSummary, RecordError> {
         // Once removed, the hub offers nothing more (offers happen under the lock removal takes).
         self.hub.remove_sink(&self.sink_handle);
-        self.stop_tx.try_send(()).ok();
+        // The writer writes what is queued, then sees the queue closed and finishes.
+        self.sink.queue.close();
         match self.thread.take() {
             Some(thread) => thread.join().unwrap_or_else(|_| {
                 Err(RecordError::format(
@@ -311,23 +301,22 @@ impl WriterThread {
         Ok(())
     }
 
-    fn run(
-        mut self,
-        rx: &Receiver<Arc<Accepted>>,
-        stop: &Receiver<()>,
-    ) -> Result<RecordingSummary, RecordError> {
-        if let Err(err) = self.write_all(rx, stop) {
+    fn run(mut self) -> Result<RecordingSummary, RecordError> {
+        if let Err(err) = self.write_all() {
             // Loud, and nothing is silently lost: everything still queued or offered later is
             // counted as not recorded.
-            self.sink.stopped.store(true, Ordering::Relaxed);
+            let queue = &self.sink.queue;
+            queue.close();
             tracing::error!(
                 "recording stopped: {err}; the file holds what was written before (replay it, or run `vizcast recover` on it)"
             );
-            while let Ok(frame) = rx.try_recv() {
-                self.sink
-                    .queued
-                    .fetch_sub(frame.text.len(), Ordering::Relaxed);
-                self.sink.not_recorded(&frame);
+            let mut rest = Vec::new();
+            while let Taken::Items(_) =
+                queue.take(&mut rest, TAKE_FRAMES, TAKE_BYTES, Duration::ZERO)
+            {
+                for frame in rest.drain(..) {
+                    self.sink.not_recorded(&frame);
+                }
             }
             self.publish(Some(err.to_string()));
             return Err(err);
@@ -353,33 +342,34 @@ impl WriterThread {
         Ok(self.summary.clone())
     }
 
-    fn write_all(
-        &mut self,
-        rx: &Receiver<Arc<Accepted>>,
-        stop: &Receiver<()>,
-    ) -> Result<(), RecordError> {
+    fn write_all(&mut self) -> Result<(), RecordError> {
         let mut next_flush = Instant::now() + self.options.flush_interval;
         let mut next_status = Instant::now();
         let mut dirty = false;
+        let mut batch = Vec::with_capacity(TAKE_FRAMES);
         loop {
             let wait = next_flush.saturating_duration_since(Instant::now());
-            crossbeam_channel::select! {
-                recv(rx) -> frame => match frame {
-                    Ok(frame) => {
-                        self.sink.queued.fetch_sub(frame.text.len(), Ordering::Relaxed);
-                        self.write_frame(&frame)?;
-                        dirty = true;
+            match self
+                .sink
+                .queue
+                .take(&mut batch, TAKE_FRAMES, TAKE_BYTES, wait)
+            {
+                Taken::Items(_) => {
+                    let mut frames = batch.drain(..);
+                    while let Some(frame) = frames.next() {
+                        if let Err(err) = self.write_frame(&frame) {
+                            // This frame and the rest of the batch are not in the file.
+                            for frame in std::iter::once(frame).chain(frames) {
+                                self.sink.not_recorded(&frame);
+                            }
+                            return Err(err);
+                        }
                     }
-                    Err(_) => return Ok(()),
-                },
-                recv(stop) -> _ => {
-                    while let Ok(frame) = rx.try_recv() {
-                        self.sink.queued.fetch_sub(frame.text.len(), Ordering::Relaxed);
-                        self.write_frame(&frame)?;
-                    }
-                    return Ok(());
-                },
-                default(wait) => {}
+                    dirty = true;
+                }
+                Taken::Idle => {}
+                // Stopped, and everything queued before is written.
+                Taken::Closed => return Ok(()),
             }
             let now = Instant::now();
             if now >= next_flush {
@@ -488,5 +478,46 @@ impl WriterThread {
             unrecorded_bytes: self.sink.unrecorded_bytes.load(Ordering::Relaxed),
             error,
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vizcast_hub::Utf8Bytes;
+    use vizcast_protocol::{Limits, parse_frame};
+
+    use super::*;
+
+    #[test]
+    fn the_queue_bound_counts_parsed_frames_not_only_their_text() {
+        let points: Vec<String> = (0..1000).map(|i| format!("[{i},0,0]")).collect();
+        let text = format!(r#"{{"stream":"lidar","points":[{}]}}"#, points.join(","));
+        let messages = parse_frame(&text, &Limits::default()).unwrap();
+        let text_bytes = text.len();
+        // Room for ten frames' text; no consumer, so nothing leaves the queue.
+        let sink = Sink {
+            queue: FrameQueue::new(QueueBounds {
+                frames: usize::MAX,
+                bytes: 10 * text_bytes,
+            }),
+            gaps: Mutex::new(Vec::new()),
+            unrecorded_frames: AtomicU64::new(0),
+            unrecorded_bytes: AtomicU64::new(0),
+        };
+        for seq in 1..=10 {
+            let frame = Accepted::new(seq, 0.0, Utf8Bytes::from(text.as_str()), messages.clone());
+            sink.offer(&Arc::new(frame));
+        }
+        let queued = sink.queue.len() as u64;
+        assert!(
+            (1..10).contains(&queued),
+            "ten frames' text fits, their parsed points do not: {queued} queued"
+        );
+        assert!(sink.queue.bytes() <= 10 * text_bytes);
+        // The rest is reported, as one run of frames.
+        assert_eq!(sink.unrecorded_frames.load(Ordering::Relaxed), 10 - queued);
+        let gaps = sink.gaps.lock();
+        assert_eq!(gaps.len(), 1);
+        assert_eq!((gaps[0].first_seq, gaps[0].last_seq), (queued + 1, 10));
     }
 }

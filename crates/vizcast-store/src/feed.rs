@@ -1,6 +1,7 @@
 //! Feeding the store from the hub, off the UI thread.
 //!
-//! A [`vizcast_hub::FrameSink`] hands each accepted frame (already decoded) to a bounded queue; a
+//! A [`vizcast_hub::FrameSink`] hands each accepted frame (already decoded) to a
+//! [`FrameQueue`], bounded in frames and in the memory they hold (text and parsed messages); a
 //! thread of its own applies them to the store in batches under one write lock. Ingest never waits
 //! for the store: if the queue is full the frame is dropped from the desktop view (counted, shown
 //! in the status bar); browsers and the recorder are not affected. The UI reads the store under a
@@ -14,19 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
-use vizcast_hub::{Accepted, FrameSink, Hub};
+use vizcast_hub::{Accepted, FrameQueue, FrameSink, Hub, QueueBounds, Refused, Taken};
 
 use crate::{Store, StoreConfig};
 
-/// Frames that may wait for the store thread.
-const QUEUE: usize = 4096;
+/// Frames that may wait for the store thread, and the memory they may hold.
+const QUEUE: QueueBounds = QueueBounds {
+    frames: 4096,
+    bytes: 64 << 20,
+};
 /// Most frames applied under one write lock.
 const BATCH: usize = 512;
-/// Most frame bytes applied under one write lock (a few milliseconds of work at most, so the
-/// UI's read of the store never waits long).
-const BATCH_BYTES: usize = 256 << 10;
+/// Most bytes of frames ([`Accepted::footprint`], about twice their text) applied under one
+/// write lock: a few milliseconds of work at most, so the UI's read of the store never waits long.
+const BATCH_BYTES: usize = 512 << 10;
 
 /// What to call when new data was applied.
 type ChangeCallback = Mutex<Option<Box<dyn Fn() + Send>>>;
@@ -35,7 +38,7 @@ type ChangeCallback = Mutex<Option<Box<dyn Fn() + Send>>>;
 type Item = (u64, Arc<Accepted>);
 
 struct Sink {
-    tx: Sender<Item>,
+    queue: Arc<FrameQueue<Item>>,
     dropped: Arc<AtomicU64>,
     epoch: Arc<AtomicU64>,
 }
@@ -43,8 +46,8 @@ struct Sink {
 impl FrameSink for Sink {
     fn offer(&self, frame: &Arc<Accepted>) {
         let epoch = self.epoch.load(Ordering::Relaxed);
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.tx.try_send((epoch, frame.clone()))
+        if let Err(Refused::Full | Refused::Closed) =
+            self.queue.push((epoch, frame.clone()), frame.footprint())
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -62,6 +65,7 @@ pub struct StoreFeed {
     on_change: Arc<ChangeCallback>,
     hub: Arc<Hub>,
     sink: Arc<dyn FrameSink>,
+    queue: Arc<FrameQueue<Item>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -75,7 +79,7 @@ impl StoreFeed {
     /// Starts feeding a new store from every frame `hub` accepts from now on.
     pub fn start(hub: &Arc<Hub>, config: StoreConfig) -> std::io::Result<Self> {
         let store = Arc::new(RwLock::new(Store::new(config)));
-        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let queue = Arc::new(FrameQueue::new(QUEUE));
         let dropped = Arc::new(AtomicU64::new(0));
         let epoch = Arc::new(AtomicU64::new(0));
         let on_change: Arc<ChangeCallback> = Arc::new(Mutex::new(None));
@@ -83,12 +87,13 @@ impl StoreFeed {
             let store = store.clone();
             let on_change = on_change.clone();
             let epoch = epoch.clone();
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name("vizcast-store".to_owned())
-                .spawn(move || run(&rx, &epoch, &store, &on_change))?
+                .spawn(move || run(&queue, &epoch, &store, &on_change))?
         };
         let sink: Arc<dyn FrameSink> = Arc::new(Sink {
-            tx,
+            queue: queue.clone(),
             dropped: dropped.clone(),
             epoch,
         });
@@ -99,6 +104,7 @@ impl StoreFeed {
             on_change,
             hub: hub.clone(),
             sink,
+            queue,
             thread: Some(thread),
         })
     }
@@ -121,14 +127,9 @@ impl StoreFeed {
 
 impl Drop for StoreFeed {
     fn drop(&mut self) {
-        // Removing the sink drops its sender: the thread sees the queue close and ends.
+        // Once removed, the hub offers nothing more; the thread applies what is queued and ends.
         self.hub.remove_sink(&self.sink);
-        let (closed, _) = crossbeam_channel::bounded(0);
-        self.sink = Arc::new(Sink {
-            tx: closed,
-            dropped: self.dropped.clone(),
-            epoch: Arc::default(),
-        });
+        self.queue.close();
         if let Some(thread) = self.thread.take() {
             thread.join().ok();
         }
@@ -136,7 +137,7 @@ impl Drop for StoreFeed {
 }
 
 fn run(
-    rx: &Receiver<Item>,
+    queue: &FrameQueue<Item>,
     epoch: &AtomicU64,
     store: &RwLock<Store>,
     on_change: &Mutex<Option<Box<dyn Fn() + Send>>>,
@@ -145,20 +146,9 @@ fn run(
     let mut last_tick = Instant::now();
     let mut applied_epoch = 0;
     loop {
-        match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(frame) => batch.push(frame),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
-        }
-        let mut bytes: usize = batch.iter().map(|(_, f)| f.text.len()).sum();
-        while batch.len() < BATCH && bytes < BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(frame) => {
-                    bytes += frame.1.text.len();
-                    batch.push(frame);
-                }
-                Err(_) => break,
-            }
+        match queue.take(&mut batch, BATCH, BATCH_BYTES, Duration::from_millis(250)) {
+            Taken::Items(_) | Taken::Idle => {}
+            Taken::Closed => return,
         }
         let tick = last_tick.elapsed() >= Duration::from_secs(1);
         let current = epoch.load(Ordering::Relaxed);

@@ -412,12 +412,7 @@ mod tests {
 
     fn frame(text: &str, received: f64) -> Arc<Accepted> {
         let messages = parse_frame(text, &Limits::default()).unwrap();
-        Arc::new(Accepted {
-            seq: 0,
-            received,
-            text: Utf8Bytes::from(text),
-            messages,
-        })
+        Arc::new(Accepted::new(0, received, Utf8Bytes::from(text), messages))
     }
 
     #[test]
