@@ -16,10 +16,16 @@
 //! an item's weight leaves the queue's count when the consumer takes it: the consumer's batch is
 //! its own, bounded by what it asked for.
 //!
+//! A consumer that finds the queue empty looks again for a few microseconds before it sleeps, as
+//! crossbeam's channels do: in a burst the next frame comes within that time, and a sleeping
+//! consumer costs every push a wake-up (a system call on the hub's ingest path, which doubled the
+//! recorder's cost on small frames). Pushes wake the consumer only when it sleeps.
+//!
 //! Storage grows with what is queued (a `VecDeque`, not a preallocated ring), so a generous frame
 //! bound costs nothing until it is used, and it shrinks back once drained.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -59,6 +65,9 @@ pub struct FrameQueue<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
     bounds: QueueBounds,
+    /// Items waiting, mirrored outside the lock: the consumer looks at it before it sleeps
+    /// without taking the lock the producer needs.
+    waiting: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -66,7 +75,14 @@ struct State<T> {
     items: VecDeque<(T, usize)>,
     bytes: usize,
     closed: bool,
+    /// The consumer sleeps on `ready`.
+    asleep: bool,
 }
+
+/// Rounds of looking again before the consumer sleeps: spins that double up to `2^SPINS`
+/// iterations, then yields of the thread (crossbeam's `Backoff`, about as long).
+const SPINS: u32 = 6;
+const YIELDS: u32 = 4;
 
 /// Capacity kept when the queue drains; above it, the storage is given back.
 const KEEP: usize = 1024;
@@ -79,9 +95,11 @@ impl<T> FrameQueue<T> {
                 items: VecDeque::new(),
                 bytes: 0,
                 closed: false,
+                asleep: false,
             }),
             ready: Condvar::new(),
             bounds,
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -104,10 +122,10 @@ impl<T> FrameQueue<T> {
         }
         state.bytes += bytes;
         state.items.push_back((item, bytes));
-        let first = state.items.len() == 1;
+        self.waiting.store(state.items.len(), Ordering::Release);
+        let asleep = std::mem::take(&mut state.asleep);
         drop(state);
-        // The consumer waits only on an empty queue: later pushes find it awake.
-        if first {
+        if asleep {
             self.ready.notify_one();
         }
         Ok(())
@@ -123,12 +141,29 @@ impl<T> FrameQueue<T> {
         timeout: Duration,
     ) -> Taken {
         let deadline = Instant::now() + timeout;
+        if !timeout.is_zero() {
+            for round in 0..SPINS + YIELDS {
+                if self.waiting.load(Ordering::Acquire) > 0 {
+                    break;
+                }
+                if round < SPINS {
+                    for _ in 0..1 << round {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
         let mut state = self.state.lock();
         while state.items.is_empty() {
             if state.closed {
                 return Taken::Closed;
             }
-            if self.ready.wait_until(&mut state, deadline).timed_out() && state.items.is_empty() {
+            state.asleep = true;
+            let timed_out = self.ready.wait_until(&mut state, deadline).timed_out();
+            state.asleep = false;
+            if timed_out && state.items.is_empty() {
                 return if state.closed {
                     Taken::Closed
                 } else {
@@ -150,6 +185,7 @@ impl<T> FrameQueue<T> {
             taken += 1;
             batch.push(item);
         }
+        self.waiting.store(state.items.len(), Ordering::Release);
         if state.items.is_empty() && state.items.capacity() > KEEP {
             state.items.shrink_to(KEEP);
         }
@@ -165,7 +201,7 @@ impl<T> FrameQueue<T> {
 
     /// Items waiting.
     pub fn len(&self) -> usize {
-        self.state.lock().items.len()
+        self.waiting.load(Ordering::Acquire)
     }
 
     /// Whether nothing is waiting.
