@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds vizcast (release) and runs it with the built-in demo: the desktop window where a display
 # exists, headless otherwise; browsers are served either way. Extra arguments go to vizcast.
+# Where there is no display, it builds vizcast without the desktop window (`--no-default-features`):
+# the window's stack is most of the first build, and it could not open anyway.
 # Usage: scripts/run.sh [--share] [--listen ADDR] [--headless] ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +29,13 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     echo "vizcast's browser viewer is built with Node.js: install Node.js 18+ and npm" >&2
     exit 1
 fi
-# A Vulkan driver for the window (Mesa's covers GPUs and, with lavapipe, machines without one).
+features=()
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    # A Vulkan driver for the window (Mesa's covers GPUs and, with lavapipe, machines without one).
     apt_install mesa-vulkan-drivers libvulkan1
+else
+    echo "no display found: building vizcast without the desktop window (headless)" >&2
+    features=(--no-default-features)
 fi
 [ -d web/node_modules ] || npm ci --prefix web --no-audit --no-fund
-exec cargo run --release --locked -- --demo "$@"
+exec cargo run --release --locked "${features[@]}" -- --demo "$@"

@@ -60,6 +60,9 @@ say "type check of the browser viewer (tsc --noEmit)"
 say "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+say "lints of the headless build (cargo clippy --no-default-features: no desktop window)"
+cargo clippy -p vizcast --bin vizcast --no-default-features --locked -- -D warnings
+
 say "layering (ARCHITECTURE.md: protocol, store and Foxglove translation depend on no UI or GPU; the protocol and the translation on no async runtime or network; the translation on no MCAP; the NATS bridge on no HTTP, UI or MCAP)"
 forbidden=$(cargo tree --locked -p vizcast-protocol -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu) ' || true)
 forbidden+=$(cargo tree --locked -p vizcast-store -e normal --prefix none | grep -E '^(eframe|egui|egui_plot|wgpu) ' || true)

@@ -1,5 +1,6 @@
 //! The `vizcast` binary: the hub with its sources, with the desktop window (on the main thread)
-//! or headless.
+//! or headless. Built without the `desktop` feature (`--no-default-features`), it has no window
+//! and always runs headless: the build a server needs, without the window's stack.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -9,13 +10,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use parking_lot::Mutex;
-use vizcast_app::{AppOptions, Links, Session};
-use vizcast_hub::{Hub, Server, random_hex};
+use vizcast_hub::{Hub, Links, Server, random_hex};
 use vizcast_record::{Recorder, RecorderOptions, Recording, Replay, ReplayOptions};
-use vizcast_store::{StoreConfig, StoreFeed};
 
 mod cli;
+#[cfg(feature = "desktop")]
+mod desktop;
 
 /// mimalloc: frames and messages are many short-lived allocations of every size; measured in
 /// `benches/protocol.rs`, it parses batches about 1.4× faster than the system allocator and with
@@ -139,6 +139,9 @@ struct Replaying {
 
 /// Whether a window can be opened; why not, if it cannot.
 fn display() -> Result<(), &'static str> {
+    if !cfg!(feature = "desktop") {
+        return Err("this vizcast was built without the desktop window (`--no-default-features`)");
+    }
     #[cfg(all(unix, not(target_os = "macos")))]
     {
         let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
@@ -183,6 +186,8 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
         .thread_name("vizcast-io")
         .build()
         .context("starting the async runtime")?;
+    // The window takes the recording and the replay over.
+    #[cfg_attr(not(feature = "desktop"), allow(unused_mut))]
     let mut recorder = match &cli.record {
         Some(path) => Some(Recorder::start(hub.clone(), path, record_options(cli))?),
         None => None,
@@ -196,6 +201,7 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
             }
         };
     let started = runtime.block_on(start(cli, &hub, token.as_deref(), tls, window))?;
+    #[cfg_attr(not(feature = "desktop"), allow(unused_mut))]
     let mut replay = match replaying {
         Some(r) => {
             let duration = r.recording.info().duration();
@@ -206,48 +212,32 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
     };
 
     // The window runs on this (the main) thread; the hub serves from the runtime's threads.
-    let mut headless_session = None;
-    if window {
-        let feed = StoreFeed::start(
-            &hub,
-            StoreConfig {
-                memory_limit: cli.memory_limit,
-                ..StoreConfig::default()
-            },
-        )
-        .context("starting the desktop store")?;
-        let mut session = Session::new(hub.clone(), feed, started.links.clone());
-        session.record_options = record_options(cli);
-        if let (Some(recorder), Some(path)) = (recorder.take(), &cli.record) {
-            session = session.with_recorder(recorder, path.clone());
-        }
-        if let Some((replay, path, duration)) = replay.take() {
-            session = session.with_replay(replay, path, duration);
-        }
-        if let Some(demo) = started.demo.clone() {
-            session = session.with_stop_live(move || demo.abort());
-        }
-        let slot = Arc::new(Mutex::new(Some(session)));
-        let result = vizcast_app::run_window(slot.clone(), AppOptions::default());
-        let left = slot.lock().take();
-        match (result, left) {
-            (Ok(()), _) => {
-                tracing::info!("the window was closed");
+    #[cfg(feature = "desktop")]
+    let headless_session = if window {
+        let session = desktop::Start {
+            hub: &hub,
+            links: &started.links,
+            demo: started.demo.as_ref(),
+            store_memory: cli.memory_limit,
+            record_options: record_options(cli),
+            recorder: recorder.take().zip(cli.record.clone()),
+            replay: replay.take(),
+        };
+        match desktop::run(session)? {
+            desktop::Closed::Window => {
                 hub.shutdown();
+                None
             }
-            (Err(err), Some(mut session)) => {
-                // The window never opened: serve browsers without it.
-                println!("cannot open a window ({err}): running headless");
-                session.detach_store();
-                headless_session = Some(session);
-            }
-            (Err(err), None) => {
+            desktop::Closed::NeverOpened(session) => Some(session),
+            desktop::Closed::Failed(err) => {
                 hub.shutdown();
                 runtime.block_on(started.server).ok();
-                return Err(anyhow::anyhow!("the desktop window failed: {err}"));
+                return Err(err);
             }
         }
-    }
+    } else {
+        None
+    };
     let result = match runtime.block_on(started.server) {
         Ok(result) => result,
         Err(err) => Err(anyhow::anyhow!("the server task failed: {err}")),
@@ -259,6 +249,7 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
         );
     }
     // Finishes its recording and stops its replay.
+    #[cfg(feature = "desktop")]
     drop(headless_session);
     if let Some((replay, _, _)) = replay {
         replay.stop();
@@ -281,8 +272,10 @@ struct Started {
     /// Ends when the hub shuts down.
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// Stops the demo (a recording opened in the window replaces it).
+    #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
     demo: Option<tokio::task::AbortHandle>,
     /// What the share panel shows.
+    #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
     links: Links,
     /// The NATS links (`--nats-publish`, `--nats-subscribe`).
     nats: vizcast_nats::Bridge,

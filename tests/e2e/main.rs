@@ -7,6 +7,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod conflation;
+#[cfg(feature = "desktop")]
 mod desktop;
 mod foxglove;
 mod lifecycle;

@@ -26,8 +26,9 @@ use parking_lot::Mutex;
 
 pub use app::{App, AppOptions, Clock};
 pub use plots::{PALETTE, series_color};
-pub use session::{Links, Session};
+pub use session::Session;
 pub use settings::{Settings, TimeWindow};
+pub use vizcast_hub::Links;
 
 /// Opens the desktop window and runs until it is closed. Blocks the calling (main) thread.
 ///

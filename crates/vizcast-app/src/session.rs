@@ -6,22 +6,11 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::RwLock;
-use vizcast_hub::Hub;
+use vizcast_hub::{Hub, Links};
 use vizcast_record::{
     RecordError, Recorder, RecorderOptions, Recording, RecordingSummary, Replay, ReplayOptions,
 };
 use vizcast_store::{Store, StoreFeed};
-
-/// The addresses the share panel shows.
-#[derive(Clone, Debug, Default)]
-pub struct Links {
-    /// The viewer on this machine (with the token when sharing).
-    pub viewer: String,
-    /// The viewer for other machines, when sharing (`--share`).
-    pub share: Option<String>,
-    /// Where producers connect.
-    pub producers: String,
-}
 
 /// A replay opened in the app.
 #[derive(Debug)]

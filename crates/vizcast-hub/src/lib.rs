@@ -43,5 +43,5 @@ pub use hub::{
 };
 pub use listener::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, Tls};
 pub use queue::{FrameQueue, QueueBounds, Refused, Taken};
-pub use server::{Server, StaticFile, router};
+pub use server::{Links, Server, StaticFile, router};
 pub use state::{AdmitError, HistoryStats, StreamStats, Totals};

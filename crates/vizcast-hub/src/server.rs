@@ -40,6 +40,17 @@ pub struct StaticFile {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data: blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/// Where to connect: printed at start, and shown by the desktop window's share panel.
+#[derive(Clone, Debug, Default)]
+pub struct Links {
+    /// The viewer on this machine (with the token when sharing).
+    pub viewer: String,
+    /// The viewer for other machines, when sharing (`--share`).
+    pub share: Option<String>,
+    /// Where producers connect.
+    pub producers: String,
+}
+
 /// A listener bound and ready to serve.
 pub struct Server {
     hub: Arc<Hub>,
