@@ -16,8 +16,8 @@
 //! an item's weight leaves the queue's count when the consumer takes it: the consumer's batch is
 //! its own, bounded by what it asked for.
 //!
-//! A consumer that finds the queue empty looks again for a few microseconds before it sleeps, as
-//! crossbeam's channels do: in a burst the next frame comes within that time, and a sleeping
+//! A consumer that finds the queue empty looks again for a few microseconds before it sleeps
+//! (crossbeam's `Backoff`, as crossbeam's channels do): in a burst the next frame comes within that time, and a sleeping
 //! consumer costs every push a wake-up (a system call on the hub's ingest path, which doubled the
 //! recorder's cost on small frames). Pushes wake the consumer only when it sleeps.
 //!
@@ -28,6 +28,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::Backoff;
 use parking_lot::{Condvar, Mutex};
 
 /// A queue's bounds.
@@ -79,11 +80,6 @@ struct State<T> {
     asleep: bool,
 }
 
-/// Rounds of looking again before the consumer sleeps: spins that double up to `2^SPINS`
-/// iterations, then yields of the thread (crossbeam's `Backoff`, about as long).
-const SPINS: u32 = 6;
-const YIELDS: u32 = 4;
-
 /// Capacity kept when the queue drains; above it, the storage is given back.
 const KEEP: usize = 1024;
 
@@ -101,11 +97,6 @@ impl<T> FrameQueue<T> {
             bounds,
             waiting: AtomicUsize::new(0),
         }
-    }
-
-    /// The bounds.
-    pub fn bounds(&self) -> QueueBounds {
-        self.bounds
     }
 
     /// Queues `item`, which holds `bytes` of memory; never waits.
@@ -142,17 +133,9 @@ impl<T> FrameQueue<T> {
     ) -> Taken {
         let deadline = Instant::now() + timeout;
         if !timeout.is_zero() {
-            for round in 0..SPINS + YIELDS {
-                if self.waiting.load(Ordering::Acquire) > 0 {
-                    break;
-                }
-                if round < SPINS {
-                    for _ in 0..1 << round {
-                        std::hint::spin_loop();
-                    }
-                } else {
-                    std::thread::yield_now();
-                }
+            let backoff = Backoff::new();
+            while self.waiting.load(Ordering::Acquire) == 0 && !backoff.is_completed() {
+                backoff.snooze();
             }
         }
         let mut state = self.state.lock();
