@@ -10,6 +10,7 @@ mod conflation;
 #[cfg(feature = "desktop")]
 mod desktop;
 mod foxglove;
+mod framing;
 mod lifecycle;
 mod mirror;
 mod nats;

@@ -146,11 +146,19 @@ impl Segment {
 ///
 /// What is queued is bounded by the caller (a viewer queues one batch, at most
 /// `BATCH_FRAMES` frames / `BATCH_BYTES` past the first, before it flushes).
+///
+/// A flush may be cancelled (a timeout, the session ending while the socket is full): the writer
+/// remembers how far it got, and the next flush goes on from exactly there. So a frame once
+/// started is always finished before any other byte, or the connection is dropped with nothing
+/// more written; never is a frame restarted or abandoned halfway (RFC 6455 has no way to tell
+/// the client that happened).
 #[derive(Debug)]
 pub(crate) struct FrameWriter<W> {
     io: W,
     inline: Vec<u8>,
     segments: Vec<Segment>,
+    /// The first segment not yet written in full, and how many of its bytes were.
+    written: (usize, usize),
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
@@ -160,6 +168,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             io,
             inline: Vec::new(),
             segments: Vec::new(),
+            written: (0, 0),
         }
     }
 
@@ -209,22 +218,27 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Bytes queued and not yet written.
     #[cfg(test)]
     fn queued(&self) -> usize {
-        self.segments
+        let (first, done) = self.written;
+        self.segments[first.min(self.segments.len())..]
             .iter()
             .map(|s| s.bytes(&self.inline).len())
-            .sum()
+            .sum::<usize>()
+            - done
     }
 
     /// Writes everything queued, with as few vectored writes as the socket allows, and flushes.
+    ///
+    /// Cancel-safe: dropped before it completes, it leaves the writer where the socket stopped
+    /// taking bytes, and the next flush resumes there.
     pub(crate) async fn flush(&mut self) -> io::Result<()> {
         let Self {
             io,
             inline,
             segments,
+            written: progress,
         } = self;
-        // The first segment not yet written in full, and how much of it was.
-        let (mut first, mut done) = (0, 0);
-        while first < segments.len() {
+        while progress.0 < segments.len() {
+            let (first, done) = *progress;
             let slices: Vec<IoSlice<'_>> = segments[first..]
                 .iter()
                 .take(MAX_SLICES)
@@ -238,20 +252,21 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
+            // Record what the socket took before anything else can be cancelled.
             while written > 0 {
-                let left = segments[first].bytes(inline).len() - done;
+                let left = segments[progress.0].bytes(inline).len() - progress.1;
                 if written >= left {
                     written -= left;
-                    first += 1;
-                    done = 0;
+                    *progress = (progress.0 + 1, 0);
                 } else {
-                    done += written;
+                    progress.1 += written;
                     written = 0;
                 }
             }
         }
         segments.clear();
         inline.clear();
+        *progress = (0, 0);
         io.flush().await
     }
 
