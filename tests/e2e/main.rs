@@ -19,5 +19,6 @@ mod rejections;
 mod security;
 mod slow_viewer;
 mod sources;
+mod stall;
 mod support;
 mod tls;

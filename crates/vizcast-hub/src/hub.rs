@@ -310,6 +310,7 @@ impl Hub {
         let state = State::new(
             config.viewer_queue_frames,
             config.viewer_queue_bytes,
+            config.conflate_after,
             config.history_bytes,
             config.max_streams,
         );

@@ -5,6 +5,14 @@
 //! costs the same with 1 viewer or 1,000. The ring holds at most `max_frames` frames and `max_bytes`
 //! bytes, which is exactly each viewer's queue limit: a viewer whose cursor has fallen off the front
 //! of the ring is more than a whole queue behind, and is [`Lagged`].
+//!
+//! The byte limit counts only what a viewer may still be sent. A frame that newer frames wholly
+//! superseded (an old cloud, an old line) is skipped by every viewer that is behind, and a viewer
+//! whose oldest unsent frame is older than `release_after` (`--conflate-after`) is behind. So once
+//! such a frame is that old, no viewer will ever be sent it: the ring lets go of its text and
+//! stops counting its bytes, and keeps only its place (a few dozen bytes, within `max_frames`).
+//! A viewer that stalls beside a 30 MB/s cloud stream therefore falls a queue behind only after
+//! `max_bytes` of *scalars*, events and current clouds, not after a second of clouds nobody needs.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,7 +67,10 @@ pub struct LogFrame {
 /// A frame in the ring.
 #[derive(Debug)]
 struct Entry {
-    text: Utf8Bytes,
+    /// The frame; `None` once released (superseded, and too old for any viewer to be sent it).
+    text: Option<Utf8Bytes>,
+    /// Its length in bytes.
+    len: usize,
     /// Running total of bytes up to and including this frame.
     end: u64,
     /// When it was appended.
@@ -111,17 +122,24 @@ pub struct LiveLog {
     entries: VecDeque<Entry>,
     /// Sequence number of `entries[0]`.
     first_seq: u64,
-    /// Bytes in `entries`.
+    /// Bytes of the frames held (not released) in `entries`.
     bytes: usize,
     max_frames: usize,
     max_bytes: usize,
     /// Running total of bytes ever appended.
     total_bytes: u64,
+    /// Superseded frames are released once this old (`None`: never; conflation is off).
+    release_after: Option<Duration>,
+    /// Frames wholly superseded and not yet released, in the order they were superseded: at most
+    /// `2 × max_frames` (each frame in the ring once, and some already evicted).
+    superseded: VecDeque<u64>,
 }
 
 impl LiveLog {
-    /// A log holding at most `max_frames` frames and `max_bytes` bytes (but always the newest frame).
-    pub fn new(max_frames: usize, max_bytes: usize) -> Self {
+    /// A log holding at most `max_frames` frames and `max_bytes` bytes (but always the newest
+    /// frame), that releases superseded frames once they are `release_after` old (see the module
+    /// docs; `None`: never).
+    pub fn new(max_frames: usize, max_bytes: usize, release_after: Option<Duration>) -> Self {
         Self {
             entries: VecDeque::new(),
             first_seq: 1,
@@ -129,6 +147,8 @@ impl LiveLog {
             max_frames: max_frames.max(1),
             max_bytes,
             total_bytes: 0,
+            release_after,
+            superseded: VecDeque::new(),
         }
     }
 
@@ -137,24 +157,51 @@ impl LiveLog {
         self.first_seq + self.entries.len() as u64
     }
 
-    /// Appends a frame (it gets [`LiveLog::next_seq`]) and evicts the oldest beyond the limits.
+    /// Appends a frame (it gets [`LiveLog::next_seq`]), releases superseded frames old enough,
+    /// and evicts the oldest beyond the limits.
     pub fn push(&mut self, frame: LogFrame) {
-        self.total_bytes += frame.text.len() as u64;
-        self.bytes += frame.text.len();
+        let now = Instant::now();
+        let len = frame.text.len();
+        self.total_bytes += len as u64;
+        self.bytes += len;
         self.entries.push_back(Entry {
             end: self.total_bytes,
-            at: Instant::now(),
+            at: now,
             live: frame.supersedable.map_or(NEVER, |n| n.min(NEVER - 1)),
-            text: frame.text,
+            text: Some(frame.text),
+            len,
             streams: frame.streams,
         });
+        self.release(now);
         while self.entries.len() > 1
             && (self.entries.len() > self.max_frames || self.bytes > self.max_bytes)
         {
             if let Some(old) = self.entries.pop_front() {
-                self.bytes -= old.text.len();
+                if old.text.is_some() {
+                    self.bytes -= old.len;
+                }
                 self.first_seq += 1;
             }
+        }
+    }
+
+    /// Lets go of the superseded frames that are at least `release_after` old at `now`.
+    fn release(&mut self, now: Instant) {
+        let Some(after) = self.release_after else {
+            return;
+        };
+        while let Some(&seq) = self.superseded.front() {
+            if let Some(index) = seq.checked_sub(self.first_seq)
+                && let Some(entry) = self.entries.get_mut(index as usize)
+            {
+                if now.saturating_duration_since(entry.at) < after {
+                    return;
+                }
+                if entry.text.take().is_some() {
+                    self.bytes -= entry.len;
+                }
+            }
+            self.superseded.pop_front();
         }
     }
 
@@ -171,8 +218,18 @@ impl LiveLog {
         };
         if let Some(entry) = self.entries.get_mut(index as usize)
             && entry.live != NEVER
+            && entry.live > 0
         {
-            entry.live = entry.live.saturating_sub(1);
+            entry.live -= 1;
+            if entry.live == 0 && self.release_after.is_some() {
+                self.superseded.push_back(seq);
+                // Evicted frames wait behind a young one only within `release_after`; with a long
+                // one, forget them here, so that the queue stays within the ring's size.
+                if self.superseded.len() > 2 * self.max_frames {
+                    let first = self.first_seq;
+                    self.superseded.retain(|&s| s >= first);
+                }
+            }
         }
     }
 
@@ -225,11 +282,13 @@ impl LiveLog {
             if outcome.cursor >= options.until {
                 break;
             }
-            let len = entry.text.len();
+            let len = entry.len;
             if !all && !entry.streams.wanted(options.subscription) {
                 outcome.filtered.0 += 1;
                 outcome.filtered.1 += len as u64;
-            } else if entry.live == 0 && behind {
+            } else if entry.live == 0 && (behind || entry.text.is_none()) {
+                // A released frame is conflated by whoever reaches it: a viewer that does is
+                // behind by construction (it is older than `release_after`).
                 outcome.conflated.push((entry.streams.clone(), len as u64));
             } else if entry.live == 0 && options.conflate_after.is_some() && outcome.cursor > cursor
             {
@@ -242,7 +301,7 @@ impl LiveLog {
                 }
                 frames += 1;
                 bytes += len;
-                out.push(entry.text.clone());
+                out.extend(entry.text.clone());
             }
             outcome.cursor += 1;
             outcome.scanned_bytes += len as u64;
@@ -262,7 +321,7 @@ impl LiveLog {
             self.bytes as u64
         } else {
             let entry = &self.entries[(cursor - self.first_seq) as usize];
-            self.total_bytes - (entry.end - entry.text.len() as u64)
+            self.total_bytes - (entry.end - entry.len as u64)
         };
         (frames, bytes)
     }
@@ -272,7 +331,7 @@ impl LiveLog {
         self.total_bytes
     }
 
-    /// Frames and bytes in the ring.
+    /// Frames in the ring, and the bytes of those it holds (not released).
     pub fn len(&self) -> (usize, usize) {
         (self.entries.len(), self.bytes)
     }
@@ -292,7 +351,7 @@ mod tests {
 
     #[test]
     fn cursors_read_in_order_and_fall_off_the_front_when_too_far_behind() {
-        let mut log = LiveLog::new(4, 1000);
+        let mut log = LiveLog::new(4, 1000, None);
         for _ in 0..3 {
             log.push(frame(10));
         }
@@ -316,7 +375,7 @@ mod tests {
 
     #[test]
     fn the_byte_limit_evicts_but_keeps_the_newest_frame() {
-        let mut log = LiveLog::new(100, 25);
+        let mut log = LiveLog::new(100, 25, None);
         log.push(frame(10));
         log.push(frame(10));
         log.push(frame(10));
@@ -328,5 +387,71 @@ mod tests {
         let mut out = Vec::new();
         log.read_from(4, 10, 10, &mut out).unwrap();
         assert_eq!(out.len(), 1);
+    }
+
+    fn cloud(n: usize) -> LogFrame {
+        LogFrame {
+            text: Utf8Bytes::from("c".repeat(n)),
+            streams: Streams::One("cloud".into()),
+            supersedable: Some(1),
+        }
+    }
+
+    /// Pushes `rounds` of (one 400-byte cloud superseding the previous one, one scalar frame).
+    fn clouds_and_scalars(log: &mut LiveLog, rounds: usize) {
+        for _ in 0..rounds {
+            let seq = log.next_seq();
+            log.push(cloud(400));
+            if seq > 1 {
+                log.supersede(seq - 2);
+            }
+            log.push(frame(10));
+        }
+    }
+
+    #[test]
+    fn superseded_frames_old_enough_are_released_and_not_counted() {
+        // Without release, 20 clouds of 400 bytes run a 1,000-byte log past a viewer at 1.
+        let mut kept = LiveLog::new(1000, 1000, None);
+        clouds_and_scalars(&mut kept, 20);
+        assert!(kept.read_from(1, 1000, 1 << 20, &mut Vec::new()).is_err());
+
+        // Released as soon as superseded (`--conflate-after 0`): only the current cloud counts.
+        let mut log = LiveLog::new(1000, 1000, Some(Duration::ZERO));
+        clouds_and_scalars(&mut log, 20);
+        let (frames, bytes) = log.len();
+        assert_eq!(frames, 40, "nothing was evicted");
+        assert!(bytes <= 2 * 400 + 20 * 10, "{bytes} bytes held");
+        let all = Subscription::all();
+        let options = ReadOptions {
+            subscription: &all,
+            conflate_after: Some(Duration::ZERO),
+            max_frames: 1000,
+            max_bytes: 1 << 20,
+            until: u64::MAX,
+        };
+        let mut out = Vec::new();
+        let outcome = log.read(1, &options, &mut out).unwrap();
+        // Every scalar frame and the current cloud; the 19 superseded clouds conflated.
+        assert_eq!(out.len(), 21);
+        assert_eq!(outcome.conflated.len(), 19);
+        assert_eq!(outcome.cursor, log.next_seq());
+        assert_eq!(outcome.scanned_bytes, log.total_bytes());
+        assert_eq!(log.behind(1), (40, 20 * 410));
+    }
+
+    #[test]
+    fn superseded_frames_are_kept_while_a_viewer_may_still_be_sent_them() {
+        let mut log = LiveLog::new(1000, 1 << 20, Some(Duration::from_secs(3600)));
+        clouds_and_scalars(&mut log, 5);
+        assert_eq!(log.len(), (10, 5 * 410));
+        // A viewer that is not behind gets every frame, superseded or not, while they are fresh.
+        let mut out = Vec::new();
+        log.read_from(1, 1000, 1 << 20, &mut out).unwrap();
+        assert_eq!(out.len(), 10);
+        // Evicted frames leave the release queue as well.
+        let mut small = LiveLog::new(4, 1 << 20, Some(Duration::from_secs(3600)));
+        clouds_and_scalars(&mut small, 1000);
+        assert!(small.superseded.len() <= 8, "{}", small.superseded.len());
     }
 }

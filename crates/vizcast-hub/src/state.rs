@@ -168,15 +168,17 @@ pub struct State {
 }
 
 impl State {
-    /// Empty state with the given limits.
+    /// Empty state with the given limits; the live log releases superseded frames once they are
+    /// `release_after` old (see [`LiveLog`]).
     pub fn new(
         log_frames: usize,
         log_bytes: usize,
+        release_after: Option<std::time::Duration>,
         history_budget: usize,
         max_streams: usize,
     ) -> Self {
         Self {
-            log: LiveLog::new(log_frames, log_bytes),
+            log: LiveLog::new(log_frames, log_bytes, release_after),
             frames: BTreeMap::new(),
             evictable: BTreeSet::new(),
             history_bytes: 0,
@@ -629,7 +631,7 @@ mod tests {
     use super::*;
 
     fn state(budget: usize) -> State {
-        State::new(1000, 1 << 20, budget, 100)
+        State::new(1000, 1 << 20, None, budget, 100)
     }
 
     fn push(state: &mut State, text: &str) -> u64 {
@@ -842,7 +844,7 @@ mod tests {
     #[test]
     fn clouds_superseded_after_leaving_the_history_are_still_skipped_live() {
         // A history too small for two clouds: the old one leaves it by budget, not by supersede.
-        let mut s = State::new(1000, 1 << 20, 40, 100);
+        let mut s = State::new(1000, 1 << 20, None, 40, 100);
         let first = push(&mut s, r#"{"stream":"c","points":[[0,0,0]]}"#);
         push(&mut s, r#"{"stream":"a","value":1}"#);
         push(&mut s, r#"{"stream":"c","points":[[1,1,1]]}"#);
@@ -859,7 +861,7 @@ mod tests {
 
     #[test]
     fn the_stream_limit_refuses_the_whole_frame() {
-        let mut s = State::new(100, 1 << 20, 1 << 20, 3);
+        let mut s = State::new(100, 1 << 20, None, 1 << 20, 3);
         push(&mut s, r#"{"stream":"a","values":{"x":1,"y":2}}"#);
         let messages = parse_frame(r#"[{"stream":"a","values":{"x":3}},{"stream":"b","value":1},{"stream":"c","value":1}]"#, &Limits::default()).unwrap();
         let err = s.apply(Utf8Bytes::from("x"), &messages, 0.0).unwrap_err();
