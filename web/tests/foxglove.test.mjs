@@ -2,15 +2,22 @@
 // serverInfo and advertise a Lichtblick or Foxglove app reads first, one channel per stream and
 // kind in Foxglove's schemas (JSON messages, JSON Schema), only subscribed channels' messages, the
 // latest message at once for a late subscriber, the token when sharing, and a status for a
-// subscription to a channel that does not exist.
+// subscription to a channel that does not exist. Every message, live and exported (`vizcast
+// export --foxglove`), validates against Foxglove's official JSON Schema of its name.
 
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { promisify } from "node:util";
 
 import wsProtocol from "@foxglove/ws-protocol";
 import WebSocket from "ws";
 
-import { producer, sleep, startVizcast } from "./helpers.mjs";
+import { assertChannelSchema, assertValidMessage, readMcap } from "./foxglove-schemas.mjs";
+import { binary, producer, sleep, startVizcast } from "./helpers.mjs";
 
 // The package is CommonJS: its named exports come through the default import.
 const { FoxgloveClient, StatusLevel } = wsProtocol;
@@ -427,5 +434,153 @@ test("a subscription to a channel that does not exist gets an error status namin
   } finally {
     await fox?.close();
     await vizcast.stop();
+  }
+});
+
+/** Frames of every kind the translator turns into Foxglove messages, at times from `t0`. */
+function framesOfEveryKind(t0) {
+  return [
+    { stream: "lidar", t: t0, points: pointsTimes(1), colors: ["#ff8000", "#0040c0", "#00ff00", "#ffffff"] },
+    { stream: "cloud", t: t0, points: pointsTimes(2) },
+    { stream: "path", t: t0, line: [[0, 0, 0], [1, 0, 0]], color: "#ff0000", width: 3 },
+    { stream: "path", t: t0 + 0.5, line: [[1, 1, 0]], append: true, color: "#00ff00" },
+    { stream: "trail", t: t0, line: [[0, 0, 1], [0, 1, 1]] },
+    ...["debug", "info", "warn", "error"].map((level, i) => ({ stream: "events", t: t0 + i / 8, text: `é ☃ ${level}`, level })),
+    { stream: "gauge", t: t0, value: 1.5 },
+    { stream: "imu", t: [t0, t0 + 0.25, t0 + 0.5], values: { ax: [0.1, 0.2, 0.3] }, temp: 20 },
+    { stream: "robot", t: t0, battery: { volts: 12.1, cells: [3.1, 3.0] }, enabled: true },
+    { stream: "robot", t: t0, text: "a second kind on one stream" },
+  ];
+}
+
+/** The topics and schema names of the channels of `framesOfEveryKind`. */
+const EVERY_KIND = {
+  "/lidar": "foxglove.PointCloud",
+  "/cloud": "foxglove.PointCloud",
+  "/path": "foxglove.SceneUpdate",
+  "/trail": "foxglove.SceneUpdate",
+  "/events": "foxglove.Log",
+  "/gauge": "vizcast.Scalars/gauge",
+  "/imu": "vizcast.Scalars/imu",
+  "/robot": "vizcast.Scalars/robot",
+  "/robot/log": "foxglove.Log",
+};
+
+/** What clears a line and a cloud: a deletion of the line's entity, an empty cloud. */
+const CLEARS = [
+  { stream: "path", clear: true },
+  { stream: "lidar", clear: true },
+];
+
+/** Counts messages by schema name; checks that every kind was seen, a deletion and an empty cloud among them. */
+function assertEveryKindSeen(seen) {
+  const count = (name) => seen.filter((m) => m.schemaName === name).length;
+  for (const name of new Set(Object.values(EVERY_KIND))) assert.ok(count(name) > 0, `a ${name} message validated`);
+  const updates = seen.filter((m) => m.schemaName === "foxglove.SceneUpdate").map((m) => m.payload);
+  assert.ok(updates.some((u) => u.deletions.length > 0), "a deletion validated");
+  assert.ok(updates.some((u) => u.entities.length > 0), "an entity validated");
+  const clouds = seen.filter((m) => m.schemaName === "foxglove.PointCloud").map((m) => m.payload);
+  assert.ok(clouds.some((c) => c.data === ""), "the empty cloud of a clear validated");
+  assert.ok(clouds.some((c) => c.point_stride === 16), "a coloured cloud validated");
+}
+
+test("every message on /foxglove validates against Foxglove's official schema of its channel's name", async () => {
+  const vizcast = await startVizcast();
+  let fox;
+  let p;
+  try {
+    p = await producer(vizcast.url);
+    fox = await connect(vizcast.url);
+    await until("serverInfo", () => fox.serverInfo, fox.summary);
+    for (const frame of framesOfEveryKind(1000)) await p.send(frame);
+    const byTopic = {};
+    for (const topic of Object.keys(EVERY_KIND)) byTopic[topic] = await channelOf(fox, topic);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(byTopic).map(([topic, c]) => [topic, c.schemaName])),
+      EVERY_KIND,
+      fox.summary(),
+    );
+
+    // Every channel subscribed: clouds, lines and logs send their latest at once; a second round
+    // brings one of everything, then the clears and a last log.
+    const channelOfSubscription = new Map();
+    const subscriptionOf = {};
+    for (const [topic, channel] of Object.entries(byTopic)) {
+      subscriptionOf[topic] = fox.client.subscribe(channel.id);
+      channelOfSubscription.set(subscriptionOf[topic], channel.id);
+    }
+    // The last subscription's latest message: every subscription is in place before the second round.
+    await nextMessage(fox, subscriptionOf["/robot/log"]);
+    for (const frame of [...framesOfEveryKind(1010), ...CLEARS]) await p.send(frame);
+    await p.send({ stream: "events", t: 1020, text: "done" });
+    await nextMessage(fox, subscriptionOf["/path"], (m) => m.deletions?.length > 0);
+    await nextMessage(fox, subscriptionOf["/lidar"], (m) => m.data === "");
+    await nextMessage(fox, subscriptionOf["/events"], (m) => m.message === "done");
+    for (const topic of Object.keys(EVERY_KIND)) {
+      await until(`a message on ${topic}`, () => fox.received(subscriptionOf[topic]).length > 0, fox.summary);
+    }
+
+    const seen = [];
+    for (const { subscriptionId, payload } of fox.messages) {
+      // The channel as last advertised: a scalar schema grows with each series first seen.
+      const channel = fox.channels.get(channelOfSubscription.get(subscriptionId));
+      assert.ok(channel, `the channel of subscription ${subscriptionId}: ${fox.summary()}`);
+      assertValidMessage(channel.schemaName, channel.schema, payload, `${channel.topic} (live)`);
+      seen.push({ schemaName: channel.schemaName, payload });
+    }
+    assertEveryKindSeen(seen);
+    for (const channel of fox.channels.values()) assertChannelSchema(channel.schemaName, channel.schema, `${channel.topic} (advertised)`);
+    assert.deepEqual(p.errors, []);
+    assert.deepEqual(fox.errors, []);
+  } finally {
+    p?.close();
+    await fox?.close();
+    await vizcast.stop();
+  }
+});
+
+test("every message of `vizcast export --foxglove` validates against Foxglove's official schemas, and every channel carries its schema", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vizcast-foxglove-"));
+  const recording = join(dir, "session.mcap");
+  const exported = join(dir, "session.foxglove.mcap");
+  const vizcast = await startVizcast(["--record", recording]);
+  try {
+    const p = await producer(vizcast.url);
+    const frames = [...framesOfEveryKind(1000), ...CLEARS, ...framesOfEveryKind(1010)];
+    for (const frame of frames) await p.send(frame);
+    await until("every frame accepted", async () => {
+      const response = await fetch(`${vizcast.url}/api/stats`);
+      assert.equal(response.status, 200);
+      return (await response.json()).ingest.frames >= frames.length;
+    });
+    assert.deepEqual(p.errors, []);
+    p.close();
+    // Stopped cleanly, the recording is complete.
+    await vizcast.stop();
+    await promisify(execFile)(binary(), ["export", recording, "--foxglove", exported]);
+
+    const { schemas, channels, messages } = readMcap(await readFile(exported));
+    const topics = {};
+    for (const channel of channels.values()) {
+      const schema = schemas.get(channel.schemaId);
+      assert.ok(schema, `${channel.topic}: a schema`);
+      assert.equal(channel.messageEncoding, "json", `${channel.topic}: message encoding`);
+      assert.equal(schema.encoding, "jsonschema", `${channel.topic}: schema encoding`);
+      assertChannelSchema(schema.name, schema.text, `${channel.topic} (exported)`);
+      topics[channel.topic] = schema.name;
+    }
+    assert.deepEqual(topics, EVERY_KIND, "one channel per topic, in Foxglove's schemas");
+
+    const seen = [];
+    for (const { channelId, payload } of messages) {
+      const channel = channels.get(channelId);
+      const schema = schemas.get(channel.schemaId);
+      assertValidMessage(schema.name, schema.text, payload, `${channel.topic} (exported)`);
+      seen.push({ schemaName: schema.name, payload });
+    }
+    assertEveryKindSeen(seen);
+  } finally {
+    await vizcast.stop();
+    await rm(dir, { recursive: true, force: true });
   }
 });

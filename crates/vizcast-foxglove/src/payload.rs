@@ -2,10 +2,13 @@
 //! the packing of a cloud's points into `foxglove.PointCloud`'s `data`.
 //!
 //! Field names, nesting and enum values follow the JSON Schemas Foxglove publishes for these
-//! messages (`foxglove.PointCloud`, `foxglove.SceneUpdate`, `foxglove.Log`); ours are in
-//! `schemas/`. Every body is built from borrowed data and serialized once.
+//! messages (`foxglove.PointCloud`, `foxglove.SceneUpdate`, `foxglove.Log`), copied into
+//! `schemas/`, and every body has every field they require: a `foxglove.SceneEntity` has all its
+//! lists of primitives, empty but for its lines. Every body is built from borrowed data and
+//! serialized once.
 
-use serde::Serialize;
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
 use vizcast_protocol::{Colors, Level};
 
 use crate::FRAME_ID;
@@ -234,8 +237,8 @@ pub struct SceneEntityDeletion<'a> {
     pub id: &'a str,
 }
 
-/// `foxglove.SceneEntity` (with only line primitives: the others are left out, and the apps
-/// treat missing lists as empty).
+/// `foxglove.SceneEntity`, with line primitives only. The schema requires every list of
+/// primitives, so the others are there, empty ([`Empty`]).
 #[derive(Debug, Serialize)]
 pub struct SceneEntity<'a> {
     /// When it last changed.
@@ -250,8 +253,55 @@ pub struct SceneEntity<'a> {
     pub frame_locked: bool,
     /// Key-value pairs about it.
     pub metadata: &'a [KeyValuePair<'a>],
+    /// Arrows: none.
+    pub arrows: Empty,
+    /// Cubes: none.
+    pub cubes: Empty,
+    /// Spheres: none.
+    pub spheres: Empty,
+    /// Cylinders: none.
+    pub cylinders: Empty,
     /// Its lines.
     pub lines: Vec<LinePrimitive>,
+    /// Triangle lists: none.
+    pub triangles: Empty,
+    /// Texts: none.
+    pub texts: Empty,
+    /// Models: none.
+    pub models: Empty,
+}
+
+impl<'a> SceneEntity<'a> {
+    /// The entity `id` at `timestamp` holding `lines`: in the world frame, not frame-locked, no
+    /// metadata, no lifetime (it stays until replaced or deleted) and no other primitives.
+    pub fn new(timestamp: Stamp, id: &'a str, lines: Vec<LinePrimitive>) -> Self {
+        Self {
+            timestamp,
+            frame_id: FRAME_ID,
+            id,
+            lifetime: Stamp { sec: 0, nsec: 0 },
+            frame_locked: false,
+            metadata: &[],
+            arrows: Empty,
+            cubes: Empty,
+            spheres: Empty,
+            cylinders: Empty,
+            lines,
+            triangles: Empty,
+            texts: Empty,
+            models: Empty,
+        }
+    }
+}
+
+/// A list of primitives vizcast never sends: always an empty array (`[]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Empty;
+
+impl Serialize for Empty {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_seq(Some(0))?.end()
+    }
 }
 
 /// `foxglove.KeyValuePair`.

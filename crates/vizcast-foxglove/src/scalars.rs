@@ -141,6 +141,9 @@ impl Fields {
         let mut schema = object_schema(&self.root);
         if let Value::Object(map) = &mut schema {
             map.insert("title".to_owned(), Value::from(name));
+            // Every message has its time; a series' field is left out of a message whose sample
+            // is not finite, so only the time is required.
+            map.insert("required".to_owned(), json!([TIMESTAMP_FIELD]));
             map.insert(
                 "description".to_owned(),
                 Value::from(format!(
@@ -179,6 +182,7 @@ pub fn time_schema(description: &str) -> Value {
             "sec": { "type": "integer", "minimum": 0 },
             "nsec": { "type": "integer", "minimum": 0, "maximum": 999_999_999 },
         },
+        "required": ["sec", "nsec"],
     })
 }
 

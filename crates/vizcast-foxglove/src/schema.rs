@@ -1,5 +1,6 @@
-//! The schemas: Foxglove's names, and JSON Schemas written from the ones Foxglove publishes (the
-//! same field names, types, nesting and enum values), in `schemas/`.
+//! The schemas: Foxglove's names, and the JSON Schemas Foxglove publishes (`@foxglove/schemas`),
+//! word for word, in `schemas/`: every message the translation writes validates against them,
+//! `required` lists included (the Node tests check it with ajv, live and exported).
 //!
 //! Lichtblick and Foxglove turn a `jsonschema` schema into datatypes and fail the channel when
 //! they cannot: every property has one plain `type`, or is an enum written as a `oneOf` of
@@ -23,7 +24,7 @@ pub const SCALARS_PREFIX: &str = "vizcast.Scalars/";
 /// The JSON Schema of `foxglove.PointCloud`.
 pub const POINT_CLOUD_SCHEMA: &str = include_str!("../schemas/PointCloud.json");
 /// The JSON Schema of `foxglove.SceneUpdate`, for line strips: deletions, and entities with their
-/// line primitives (the other primitives, which vizcast never sends, are not declared).
+/// line primitives (every other list of primitives is sent, empty, as the schema requires).
 pub const SCENE_UPDATE_SCHEMA: &str = include_str!("../schemas/SceneUpdate.json");
 /// The JSON Schema of `foxglove.Log`.
 pub const LOG_SCHEMA: &str = include_str!("../schemas/Log.json");

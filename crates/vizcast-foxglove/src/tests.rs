@@ -536,3 +536,166 @@ fn a_channel_serializes_as_a_foxglove_advertisement() {
         })
     );
 }
+
+#[test]
+fn a_scene_entity_has_every_list_of_primitives_the_schema_requires() {
+    let mut translator = Translator::default();
+    let out = translate(
+        &mut translator,
+        r#"{"stream": "path", "line": [[0, 0, 0], [1, 0, 0]]}"#,
+    );
+    let update = body(&out[0]);
+    let entity = &update["entities"][0];
+    for list in [
+        "metadata",
+        "arrows",
+        "cubes",
+        "spheres",
+        "cylinders",
+        "triangles",
+        "texts",
+        "models",
+    ] {
+        assert_eq!(entity[list], json!([]), "{list}: {entity}");
+    }
+    assert_eq!(entity["lines"].as_array().map(Vec::len), Some(1));
+    assert_eq!(entity["frame_locked"], false);
+}
+
+/// Checks `value` against `schema` with the keywords Foxglove's schemas and ours use: `type`,
+/// `required`, `properties` (a field not declared is refused too: the apps would not type it),
+/// `items`, a `oneOf` of `const`s, `minimum` and `maximum`. Returns the first problem.
+fn conforms(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(alternatives) = schema.get("oneOf").and_then(Value::as_array)
+        && !alternatives.iter().any(|a| a.get("const") == Some(value))
+    {
+        return Err(format!("{at}: {value} is none of the constants"));
+    }
+    let typed = match schema.get("type").and_then(Value::as_str) {
+        None => true,
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("boolean") => value.is_boolean(),
+        Some("number") => value.is_number(),
+        Some("integer") => value.is_u64() || value.is_i64(),
+        Some(other) => return Err(format!("{at}: unknown type {other}")),
+    };
+    if !typed {
+        return Err(format!("{at}: {value} is not of type {}", schema["type"]));
+    }
+    let bound = |key: &str| schema.get(key).and_then(Value::as_f64);
+    if let Some(v) = value.as_f64() {
+        if bound("minimum").is_some_and(|m| v < m) {
+            return Err(format!("{at}: {v} below the minimum"));
+        }
+        if bound("maximum").is_some_and(|m| v > m) {
+            return Err(format!("{at}: {v} above the maximum"));
+        }
+    }
+    if let Some(object) = value.as_object() {
+        let required = schema.get("required").and_then(Value::as_array);
+        for name in required.into_iter().flatten() {
+            let name = name.as_str().unwrap();
+            if !object.contains_key(name) {
+                return Err(format!("{at}: `{name}` is required"));
+            }
+        }
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, field) in object {
+                let Some(field_schema) = properties.get(name) else {
+                    return Err(format!("{at}: `{name}` is not declared"));
+                };
+                conforms(field_schema, field, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in array.iter().enumerate() {
+            conforms(items, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_message_has_every_field_its_schema_requires() {
+    let mut translator = Translator::default();
+    let mut out = translate(
+        &mut translator,
+        r##"[{"stream": "lidar", "t": 3.5, "points": [[0, 0, 0], [1, 2, 3]], "colors": ["#ff8000", "#0040c0"]},
+            {"stream": "plain", "points": [[0.1, 2.0, 0.5]]},
+            {"stream": "path", "t": 1, "line": [[0, 0, 0], [1, 0, 0]], "color": "#ff0000", "width": 3},
+            {"stream": "path", "line": [[1, 1, 0]], "append": true, "color": "#00ff00"},
+            {"stream": "events", "t": 7.25, "text": "é ☃", "level": "warn"},
+            {"stream": "imu", "t": [1, 2], "values": {"ax": [0.1, 0.2]}, "temp": 20},
+            {"stream": "robot", "t": 2, "battery": {"volts": 12.1, "cells": [3.1, 3.0]}}]"##,
+    );
+    out.extend(translate(
+        &mut translator,
+        r#"[{"stream": "path", "clear": true}, {"stream": "lidar", "clear": true}]"#,
+    ));
+    let mut kinds = Vec::new();
+    for message in &out {
+        let channel = translator.channel(message.channel).unwrap();
+        let schema: Value = serde_json::from_str(&channel.schema).unwrap();
+        if let Err(problem) = conforms(&schema, &body(message), "") {
+            panic!("{} ({}): {problem}", channel.topic, channel.schema_name);
+        }
+        kinds.push(channel.kind);
+    }
+    for kind in [
+        ChannelKind::PointCloud,
+        ChannelKind::SceneUpdate,
+        ChannelKind::Log,
+        ChannelKind::Scalars,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} checked: {kinds:?}");
+    }
+    let deletions: usize = out
+        .iter()
+        .map(|m| body(m)["deletions"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(deletions, 1, "the clear's deletion checked");
+}
+
+#[test]
+fn foxgloves_schemas_say_what_they_require() {
+    use crate::schema::{LOG_SCHEMA, POINT_CLOUD_SCHEMA, SCENE_UPDATE_SCHEMA};
+    for text in [POINT_CLOUD_SCHEMA, SCENE_UPDATE_SCHEMA, LOG_SCHEMA] {
+        let schema: Value = serde_json::from_str(text).unwrap();
+        let mut properties: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|name| name.as_str().unwrap())
+            .collect();
+        properties.sort_unstable();
+        required.sort_unstable();
+        assert_eq!(required, properties, "{}", schema["title"]);
+    }
+    let schema: Value = serde_json::from_str(SCENE_UPDATE_SCHEMA).unwrap();
+    let entity = &schema["properties"]["entities"]["items"]["required"];
+    for list in [
+        "metadata",
+        "arrows",
+        "cubes",
+        "spheres",
+        "cylinders",
+        "lines",
+        "triangles",
+        "texts",
+        "models",
+    ] {
+        assert!(
+            entity.as_array().unwrap().contains(&Value::from(list)),
+            "{list}: {entity}"
+        );
+    }
+}

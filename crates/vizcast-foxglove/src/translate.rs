@@ -21,7 +21,7 @@ use crate::payload::{
     SceneEntity, SceneEntityDeletion, SceneUpdate, Stamp, Vector3,
 };
 use crate::scalars::{self, Fields};
-use crate::{FRAME_ID, schema};
+use crate::schema;
 
 /// A line's colour when none is given, as vizcast's own viewers draw it.
 pub const DEFAULT_LINE_COLOR: [u8; 3] = [249, 115, 22];
@@ -429,15 +429,11 @@ impl Translator {
         strip.apply(line, max);
         json(&SceneUpdate {
             deletions: Vec::new(),
-            entities: vec![SceneEntity {
-                timestamp: stamp,
-                frame_id: FRAME_ID,
-                id: &slot.channel.stream,
-                lifetime: Stamp { sec: 0, nsec: 0 },
-                frame_locked: false,
-                metadata: &[],
-                lines: vec![strip.primitive()],
-            }],
+            entities: vec![SceneEntity::new(
+                stamp,
+                &slot.channel.stream,
+                vec![strip.primitive()],
+            )],
         })
     }
 
