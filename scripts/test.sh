@@ -35,6 +35,9 @@ apt_install chromium openssl mesa-vulkan-drivers libvulkan1 xvfb xauth libx11-xc
 # subscriber that stops reading delays every other subscriber by seconds, until write_deadline cuts
 # it; 2.15.1 cuts it at max_pending and the others go on, which the stalled-edge test relies on.
 # Installed with pip --target into the target directory: the system's packages are left alone.
+# Debian's own nats-server (2.9.10) too, for the test that vizcast warns about brokers older than
+# 2.10 and still works through them.
+apt_install nats-server
 command -v python3 >/dev/null || apt_install python3
 python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
 nats_deps="${CARGO_TARGET_DIR:-$PWD/target}/tmp/nats-deps"

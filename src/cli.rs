@@ -266,6 +266,12 @@ pub struct ServeArgs {
     /// seen as gaps by edges).
     #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Scaling out (NATS)")]
     pub nats_queue: usize,
+
+    /// How long an edge holds its first viewers while it restores what the broker retained, so
+    /// that their join snapshot has it; past this, they join with what there is, and the status
+    /// says the edge is still restoring.
+    #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECS", help_heading = "Scaling out (NATS)")]
+    pub nats_restore_timeout: Duration,
 }
 
 impl ServeArgs {
@@ -288,6 +294,7 @@ impl ServeArgs {
                 per_stream: self.nats_history,
                 bytes: i64::try_from(self.nats_history_bytes).unwrap_or(i64::MAX),
             },
+            restore_timeout: self.nats_restore_timeout,
         }
     }
 

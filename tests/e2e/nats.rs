@@ -49,6 +49,7 @@ fn nats_server() -> &'static Path {
 /// A `nats-server` on loopback, killed when dropped.
 pub struct Broker {
     child: Option<Child>,
+    binary: PathBuf,
     /// `nats://127.0.0.1:PORT`.
     pub url: String,
     port: u16,
@@ -67,10 +68,28 @@ impl Broker {
         Self::launch(false).await
     }
 
+    /// Debian's own `nats-server` (2.9.10, what `apt install nats-server` gives), which
+    /// `scripts/test.sh` installs; `VIZCAST_DEBIAN_NATS_SERVER` names another binary.
+    pub async fn debian() -> Self {
+        let binary = std::env::var_os("VIZCAST_DEBIAN_NATS_SERVER")
+            .map_or_else(|| PathBuf::from("/usr/sbin/nats-server"), PathBuf::from);
+        assert!(
+            binary.exists(),
+            "{} is missing: `apt-get install nats-server` (scripts/test.sh does)",
+            binary.display()
+        );
+        Self::launch_with(binary, true).await
+    }
+
     async fn launch(jetstream: bool) -> Self {
+        Self::launch_with(nats_server().to_owned(), jetstream).await
+    }
+
+    async fn launch_with(binary: PathBuf, jetstream: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut broker = Self {
             child: None,
+            binary,
             url: String::new(),
             port: 0,
             jetstream,
@@ -88,7 +107,7 @@ impl Broker {
                 std::fs::remove_file(entry.path()).ok();
             }
         }
-        let mut command = Command::new(nats_server());
+        let mut command = Command::new(&self.binary);
         command.args(["-a", "127.0.0.1", "-p"]);
         command.arg(port.map_or_else(|| "-1".to_owned(), |p| p.to_string()));
         if self.jetstream {
@@ -668,4 +687,117 @@ async fn without_jetstream_edges_work_live_and_say_what_is_missing() {
     let frames = numbered("live", 0..100);
     producer.send_all(&frames).await;
     assert_eq!(on_b.frames(frames.len()).await, frames);
+}
+
+/// An edge holds its first viewers while it restores what the broker retained: a viewer that
+/// joins at once gets the whole restored state in its join snapshot, and then only live frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edges_first_viewer_gets_the_restored_state_in_its_join_snapshot() {
+    let broker = Broker::start().await;
+    let a = Vizcast::start(&["--nats-publish", &broker.url, "--nats-history", "10000"]).await;
+    wait_publishing(&a).await;
+    let mut producer = a.producer().await;
+    let mut history = vec![r#"{"stream":"lidar","points":[[1,2,3]]}"#.to_owned()];
+    history.extend(numbered("imu/ax", 0..5000));
+    producer.send_all(&history).await;
+    a.wait_for_stats("A to publish the history", |s| {
+        s["nats"]["publish"]["published_frames"] == history.len()
+    })
+    .await;
+
+    // The first viewer connects as soon as B listens, while B is restoring.
+    let b = Vizcast::start(&["--nats-subscribe", &broker.url]).await;
+    let (mut first, snapshot) = Watcher::join(&b).await;
+    assert!(
+        snapshot == history,
+        "the join snapshot is the whole restored state ({} of {} frames)",
+        snapshot.len(),
+        history.len()
+    );
+    let (status, _) = b.get("/readyz", &[]).await;
+    assert_eq!(status, 200);
+    // After it, live frames only: the next frame is the next one A takes.
+    let marker = r#"{"stream":"imu/ax","value":-1}"#;
+    producer.send(marker).await;
+    assert_eq!(first.frame().await, marker);
+    let stats = b.stats().await;
+    assert_eq!(stats["nats"]["subscribe"]["live"], true, "{stats:#}");
+}
+
+/// Joins are held no longer than `--nats-restore-timeout`: with no broker to restore from, the
+/// edge is not ready (`/readyz` 503) until the deadline, then viewers join with what there is,
+/// told that the edge is still restoring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_that_cannot_restore_holds_joins_no_longer_than_its_timeout() {
+    // Nothing listens on port 9 of loopback (discard): the broker is unreachable.
+    let unreachable = "nats://127.0.0.1:9";
+    let held = Vizcast::start(&[
+        "--nats-subscribe",
+        unreachable,
+        "--nats-restore-timeout",
+        "3600",
+    ])
+    .await;
+    let (status, body) = held.get("/readyz", &[]).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("restoring"), "{body}");
+    let (status, _) = held.get("/healthz", &[]).await;
+    assert_eq!(status, 200, "alive, if not ready");
+
+    let edge = Vizcast::start(&[
+        "--nats-subscribe",
+        unreachable,
+        "--nats-restore-timeout",
+        "0.5",
+    ])
+    .await;
+    let (viewer, snapshot) = Watcher::join(&edge).await;
+    assert!(snapshot.is_empty());
+    assert_eq!(
+        viewer.status["nats"]["subscribe"]["restoring"], true,
+        "the status says the edge is still restoring: {}",
+        viewer.status
+    );
+    let (status, body) = edge.get("/readyz", &[]).await;
+    assert_eq!(status, 200, "ready once the deadline passed: {body}");
+}
+
+/// Debian's nats-server 2.9.10 (older than vizcast's minimum, 2.10): frames still flow, and the
+/// edge and the publisher say what is wrong with the broker, in the log, `/api/stats` and the
+/// viewers' status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_broker_works_and_is_warned_about() {
+    let broker = Broker::debian().await;
+    let a = Vizcast::start(&["--nats-publish", &broker.url]).await;
+    let b = Vizcast::start(&["--nats-subscribe", &broker.url]).await;
+    wait_publishing(&a).await;
+    wait_live(&b).await;
+    let (mut viewer, _) = Watcher::join(&b).await;
+    let mut producer = a.producer().await;
+    let frames = numbered("s", 0..50);
+    producer.send_all(&frames).await;
+    assert!(viewer.frames(frames.len()).await == frames);
+    for (vizcast, role) in [(&a, "publish"), (&b, "subscribe")] {
+        let stats = vizcast
+            .wait_for_stats("the broker's version", |s| {
+                s["nats"][role]["server_version"].is_string()
+            })
+            .await;
+        let version = stats["nats"][role]["server_version"].as_str().unwrap();
+        assert!(
+            version.starts_with("2.9."),
+            "Debian's broker is 2.9: {version}"
+        );
+        let note = stats["nats"][role]["note"].as_str().unwrap_or_default();
+        assert!(note.contains("older than 2.10"), "{stats:#}");
+        vizcast.wait_for_log("is older than 2.10").await;
+    }
+    let status = viewer
+        .wait_status(&b, "the broker's warning", |s| {
+            s["nats"]["subscribe"]["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("older than 2.10"))
+        })
+        .await;
+    assert_eq!(status["nats"]["subscribe"]["connected"], true);
 }

@@ -30,6 +30,8 @@ export interface NatsLink {
   gaps: number;
   last_gap?: string;
   note?: string;
+  /** The edge is still restoring what the broker retained. */
+  restoring?: boolean;
 }
 
 export interface ConnectionStatus {

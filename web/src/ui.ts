@@ -196,6 +196,7 @@ export function renderStatus(target: HTMLElement, status: ConnectionStatus, dela
     // What a person needs to know: is it up, is something missing, and why.
     let text = `NATS ${link.connected ? role : `${role} (disconnected)`} ${link.server}`;
     if (link.missed_frames) text += `, ${link.missed_frames} frames missed${link.last_gap ? ` (latest: ${link.last_gap})` : ""}`;
+    if (link.restoring) text += ", still restoring its history (it arrives as live data)";
     if (link.note) text += ` — ${link.note}`;
     parts.push(text);
   }

@@ -783,6 +783,9 @@ fn nats_label(role: &str, link: &vizcast_protocol::NatsLink) -> (String, bool, S
     if !link.connected {
         text.push_str(" (disconnected)");
     }
+    if link.restoring {
+        text.push_str(" (restoring)");
+    }
     if link.missed_frames > 0 {
         text.push_str(&format!(
             " · {} missed",
@@ -805,7 +808,8 @@ fn nats_label(role: &str, link: &vizcast_protocol::NatsLink) -> (String, bool, S
         details.push('\n');
         details.push_str(line);
     }
-    let trouble = !link.connected || link.missed_frames > 0 || link.note.is_some();
+    let trouble =
+        !link.connected || link.restoring || link.missed_frames > 0 || link.note.is_some();
     (text, trouble, details)
 }
 

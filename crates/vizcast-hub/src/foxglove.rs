@@ -398,6 +398,11 @@ async fn session(
 ) -> End {
     let timeout = hub.config().ping_timeout;
     let shutdown = hub.shutdown_token();
+    // A source restoring state (an edge) holds joins: the channels and their latest messages
+    // are then complete when the client first hears of them.
+    if !hub.joinable().await {
+        tracing::info!(client = %client.addr, "a Foxglove client joins before the state is restored: {}", hub.not_ready().unwrap_or_default());
+    }
     let mut changed = foxglove.changed.subscribe();
     let info = json!({
         "op": "serverInfo",

@@ -22,6 +22,7 @@ use vizcast_protocol::{
 use crate::config::{HubConfig, random_hex};
 use crate::direct::{Direct, WRITE_COST_NS, WRITE_THROUGH_BYTES, WRITE_THROUGH_NS};
 use crate::log::{Lagged, ReadOptions, ReadOutcome};
+use crate::ready::{JoinHold, Readiness};
 use crate::state::{AdmitError, HistoryStats, State, StreamStats, Totals};
 use crate::websocket::{self, Kind};
 
@@ -277,6 +278,8 @@ pub struct Hub {
     reset_at: AtomicU64,
     /// The latest status message (recording, replay) for viewers.
     status: watch::Sender<Option<Utf8Bytes>>,
+    /// Holds on joins while a source restores state (see `ready.rs`).
+    ready: Arc<Readiness>,
     status_parts: Mutex<StatusParts>,
     /// Parts of the process that add their counters to `/api/stats`.
     stats_sources: RwLock<Vec<Arc<dyn StatsSource>>>,
@@ -335,6 +338,7 @@ impl Hub {
             epoch: AtomicU64::new(0),
             reset_at: AtomicU64::new(0),
             status: watch::Sender::new(None),
+            ready: Arc::new(Readiness::new()),
             status_parts: Mutex::new(StatusParts::default()),
             stats_sources: RwLock::new(Vec::new()),
             warn_forced: Mutex::new(None),
@@ -689,6 +693,27 @@ impl Hub {
     /// Wakes up when a new frame is accepted.
     pub(crate) fn watch_head(&self) -> watch::Receiver<()> {
         self.head.subscribe()
+    }
+
+    /// Holds joins (new `/ws` viewers and Foxglove clients wait before their snapshot) until the
+    /// returned hold is dropped, or for at most `timeout`: for a source that restores state, so
+    /// that viewers joining meanwhile get it in their snapshot. `why` is what `/readyz` says.
+    pub fn hold_joins(&self, why: impl Into<String>, timeout: Duration) -> JoinHold {
+        JoinHold::new(self.ready.clone(), why.into(), timeout)
+    }
+
+    /// What holds joins now, if anything (see [`Hub::hold_joins`]).
+    pub fn not_ready(&self) -> Option<String> {
+        self.ready.waiting_for().map(|(why, _)| why)
+    }
+
+    /// Waits until no hold is in force (or the hub shuts down); false when a hold's deadline
+    /// ended the wait.
+    pub(crate) async fn joinable(&self) -> bool {
+        tokio::select! {
+            ready = self.ready.wait() => ready,
+            () = self.shutdown.cancelled() => true,
+        }
     }
 
     /// A new viewer's snapshot of what `subscription` wants: the history, then the cursor and

@@ -27,6 +27,7 @@ mod listener;
 mod log;
 mod producer;
 mod queue;
+mod ready;
 mod server;
 mod socket;
 pub mod sources;
@@ -43,5 +44,6 @@ pub use hub::{
 };
 pub use listener::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, Tls};
 pub use queue::{FrameQueue, QueueBounds, Refused, Taken};
+pub use ready::JoinHold;
 pub use server::{Links, Server, StaticFile, router};
 pub use state::{AdmitError, HistoryStats, StreamStats, Totals};

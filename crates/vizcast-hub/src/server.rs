@@ -123,6 +123,19 @@ impl Server {
     }
 }
 
+/// `/readyz`: 200 once the hub serves joins with its whole state; 503, saying why, while a
+/// source restores it (an edge reading what its broker retained, see [`Hub::hold_joins`]).
+async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
+    match hub.not_ready() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
 /// The routes: `files` (the page at `/` needs the viewer's access, the rest is public), `/ws`,
 /// `/ingest`, `/api/*`, `/healthz`. Access rules are applied by [`check_access`].
 pub fn router(hub: Arc<Hub>, files: &'static [StaticFile]) -> Router {
@@ -151,7 +164,8 @@ pub fn router(hub: Arc<Hub>, files: &'static [StaticFile]) -> Router {
     let mut router = Router::new()
         .merge(viewer)
         .merge(ingest)
-        .route("/healthz", get(|| async { "ok\n" }));
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz));
     for file in files.iter().filter(|f| f.path != "/") {
         let file = *file;
         router = router.route(

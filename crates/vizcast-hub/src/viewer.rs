@@ -465,6 +465,10 @@ impl Session<'_> {
             self.send(std::iter::once(text)).await?;
         }
         *client.subscription.lock() = self.subscription.patterns();
+        // A source restoring state (an edge) holds joins, so that this snapshot has it.
+        if !hub.joinable().await {
+            tracing::info!(viewer = %client.addr, "a viewer joins before the state is restored: {}", hub.not_ready().unwrap_or_default());
+        }
         let (mut cursor, mut offset, mut generation) = hub.join(&self.subscription, &mut batch);
         self.snapshot("join", &batch).await?;
         client.cursor.store(cursor, Ordering::Relaxed);

@@ -51,6 +51,8 @@ pub struct BridgeOptions {
     pub queue: QueueLimits,
     /// The JetStream stream's bounds, when this instance creates it.
     pub stream: StreamLimits,
+    /// How long an edge holds joins while it restores (`--nats-restore-timeout`).
+    pub restore_timeout: Duration,
 }
 
 impl BridgeOptions {
@@ -132,6 +134,7 @@ impl Bridge {
                     prefix: options.prefix.clone(),
                     filter,
                     stream: options.stream,
+                    restore_timeout: options.restore_timeout,
                 },
             );
             bridge.edge = Some(edge);
@@ -185,6 +188,7 @@ struct BridgeStats {
 fn link_json(link: &Link) -> serde_json::Value {
     serde_json::json!({
         "server": link.server,
+        "server_version": link.server_version(),
         "connected": link.is_connected(),
         "reconnects": link.reconnects.load(Ordering::Relaxed),
         "disconnects": link.disconnects.load(Ordering::Relaxed),

@@ -61,6 +61,11 @@ pub struct Link {
     jetstream: Mutex<Option<bool>>,
     /// What is missing or wrong, for people.
     note: Mutex<Option<String>>,
+    /// Subscribe: the edge is still reading what the broker retained.
+    restoring: AtomicBool,
+    /// The broker's version, once connected, and what is wrong with it (see
+    /// [`Link::check_server`]).
+    server_version: Mutex<Option<(String, Option<String>)>>,
     /// Frames not published (publish) or never received (subscribe, gaps).
     pub missed_frames: AtomicU64,
     /// Gaps detected (subscribe).
@@ -83,6 +88,8 @@ impl Link {
             connections: watch::Sender::new(0),
             jetstream: Mutex::new(None),
             note: Mutex::new(Some("connecting".to_owned())),
+            restoring: AtomicBool::new(false),
+            server_version: Mutex::new(None),
             missed_frames: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             last_gap: Mutex::new(None),
@@ -193,6 +200,42 @@ impl Link {
         self.board.refresh();
     }
 
+    /// Checks the version of the broker `client` is connected to, once per version: a broker
+    /// older than [`MIN_SERVER`] gets a warning in the log and in the status, which stays.
+    pub fn check_server(&self, client: &Client) {
+        let Some(info) = client.try_server_info() else {
+            return;
+        };
+        let version = info.version;
+        if self
+            .server_version
+            .lock()
+            .as_ref()
+            .is_some_and(|(seen, _)| *seen == version)
+        {
+            return;
+        }
+        let warning = server_warning(&version);
+        let (role, server) = (self.role.as_str(), &self.server);
+        match &warning {
+            Some(warning) => tracing::warn!("NATS ({role}): {server}: {warning}"),
+            None => tracing::info!("NATS ({role}): {server} is nats-server {version}"),
+        }
+        *self.server_version.lock() = Some((version, warning));
+        self.board.refresh();
+    }
+
+    /// The broker's version, once known.
+    pub fn server_version(&self) -> Option<String> {
+        self.server_version.lock().as_ref().map(|(v, _)| v.clone())
+    }
+
+    /// Sets whether the edge is still restoring what the broker retained.
+    pub fn set_restoring(&self, restoring: bool) {
+        self.restoring.store(restoring, Ordering::Relaxed);
+        self.board.refresh();
+    }
+
     /// Whether the broker has the JetStream stream, if known.
     pub fn jetstream(&self) -> Option<bool> {
         *self.jetstream.lock()
@@ -207,9 +250,18 @@ impl Link {
         *current = note;
     }
 
-    /// The note, if any.
+    /// The note, if any, and what is wrong with the broker's version.
     pub fn note(&self) -> Option<String> {
-        self.note.lock().clone()
+        let note = self.note.lock().clone();
+        let warning = self
+            .server_version
+            .lock()
+            .as_ref()
+            .and_then(|(_, w)| w.clone());
+        match (note, warning) {
+            (Some(note), Some(warning)) => Some(format!("{note}; {warning}")),
+            (note, warning) => note.or(warning),
+        }
     }
 
     /// Counts a gap and makes it the latest one viewers are told of (at the board's pace).
@@ -241,7 +293,52 @@ impl Link {
             gaps: self.gaps.load(Ordering::Relaxed),
             last_gap: self.last_gap(),
             note: self.note(),
+            restoring: self.restoring.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// The oldest nats-server vizcast is tested with. Older ones (Debian 12's 2.9.10) stall every
+/// subscriber behind one that stops reading until `write_deadline` cuts it, and an edge was seen
+/// to miss frames through one: they work, with a warning.
+pub const MIN_SERVER: (u64, u64) = (2, 10);
+
+/// What is wrong with nats-server `version` (`2.9.10`), if anything.
+pub fn server_warning(version: &str) -> Option<String> {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().ok());
+    let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) else {
+        return Some(format!(
+            "cannot tell the version of nats-server \"{version}\"; vizcast is tested with {}.{} and newer",
+            MIN_SERVER.0, MIN_SERVER.1
+        ));
+    };
+    ((major, minor) < MIN_SERVER).then(|| {
+        format!(
+            "nats-server {version} is older than {}.{}: one subscriber that stops reading stalls the others, and edges may miss frames (reported as gaps when later frames show them); use nats-server {}.{} or newer",
+            MIN_SERVER.0, MIN_SERVER.1, MIN_SERVER.0, MIN_SERVER.1
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_warning;
+
+    #[test]
+    fn brokers_older_than_2_10_are_warned_about() {
+        assert!(
+            server_warning("2.9.10")
+                .unwrap()
+                .contains("older than 2.10")
+        );
+        assert!(server_warning("1.4.1").is_some());
+        assert!(server_warning("2.10.0").is_none());
+        assert!(server_warning("2.15.1").is_none());
+        assert!(server_warning("3.0.0-beta").is_none());
+        assert!(server_warning("nonsense").unwrap().contains("cannot tell"));
     }
 }
 

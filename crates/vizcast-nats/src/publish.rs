@@ -474,6 +474,7 @@ async fn keep_stream(
             n = link.wait_connection(seen) => n,
             () = shutdown.cancelled() => return,
         };
+        link.check_server(&js.client());
         loop {
             match jetstream::ensure(&js, &config).await {
                 Ok(_) => {

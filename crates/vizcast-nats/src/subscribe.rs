@@ -12,6 +12,11 @@
 //! edge) it is made again from the next stream sequence, so nothing the broker still holds is
 //! missed.
 //!
+//! Until it has read what the stream retained, the edge holds the hub's joins (at most
+//! `--nats-restore-timeout`), so that a viewer joining meanwhile gets the restored state in its
+//! join snapshot, not an empty snapshot followed by the restore as live frames; `/readyz` says
+//! 503 meanwhile, and the `nats` status says `restoring`.
+//!
 //! **Without JetStream**, the edge takes a plain subscription: live only (late edges get no
 //! history, and what a stall or a restart loses is not recoverable); its status says so.
 //!
@@ -30,7 +35,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use vizcast_hub::{ClientGuard, Hub, Role, Utf8Bytes};
+use vizcast_hub::{ClientGuard, Hub, JoinHold, Role, Utf8Bytes};
 
 use crate::jetstream::{self, ROLLUP, StreamLimits};
 use crate::link::Link;
@@ -56,6 +61,8 @@ pub struct EdgeOptions {
     pub filter: String,
     /// The JetStream stream's bounds, if this edge creates it.
     pub stream: StreamLimits,
+    /// The longest the edge holds the hub's joins while it restores (see [`Hub::hold_joins`]).
+    pub restore_timeout: Duration,
 }
 
 /// Counters of an edge (atomics: written by its task, read by `/api/stats`).
@@ -118,7 +125,13 @@ impl Edge {
             link,
             filter: options.filter.clone(),
         });
-        let task = tokio::spawn(run(edge.clone(), hub.clone(), client, options));
+        // Held from before the first frame: the first viewers wait for the restore.
+        let hold = hub.hold_joins(
+            "the edge is restoring what the NATS broker retained",
+            options.restore_timeout,
+        );
+        edge.link.set_restoring(true);
+        let task = tokio::spawn(run(edge.clone(), hub.clone(), client, options, hold));
         (edge, task)
     }
 }
@@ -132,9 +145,18 @@ struct Ingest {
     guard: ClientGuard,
     rejected_log: Throttle,
     gap_log: Throttle,
+    /// Holds the hub's joins until the restore is done.
+    hold: Option<JoinHold>,
 }
 
 impl Ingest {
+    /// The retained state is read (or there is none to read): viewers may join.
+    fn restored(&mut self) {
+        if self.hold.take().is_some() {
+            self.edge.link.set_restoring(false);
+        }
+    }
+
     fn take(&mut self, subject: &str, headers: Option<&HeaderMap>, payload: Bytes) {
         let counters = &self.edge.counters;
         counters.received.fetch_add(1, Ordering::Relaxed);
@@ -249,7 +271,7 @@ fn held_note(held: u64) -> String {
     }
 }
 
-async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOptions) {
+async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOptions, hold: JoinHold) {
     let link = edge.link.clone();
     let Some(guard) = hub.register(Role::Producer, format!("nats {}", link.server)) else {
         tracing::error!(
@@ -267,6 +289,7 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
         guard,
         rejected_log: Throttle::default(),
         gap_log: Throttle::default(),
+        hold: Some(hold),
     };
     let js = async_nats::jetstream::new(client.clone());
     let config = jetstream::config(&options.prefix, options.stream);
@@ -275,6 +298,7 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
             _ = link.wait_connection(0) => {}
             () = shutdown.cancelled() => return,
         }
+        link.check_server(&client);
         let stop = match jetstream::ensure(&js, &config).await {
             Ok(stream) => {
                 link.set_jetstream(true, None);
@@ -290,6 +314,7 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
                     Some("the broker has no JetStream: live only, no history, no recovery of missed frames".to_owned()),
                 );
                 edge.counters.live.store(true, Ordering::Relaxed);
+                ingest.restored();
                 read_core(&mut ingest, &client, &options.filter).await
             }
             Err(err) => Stop::Retry(format!(
@@ -352,6 +377,7 @@ async fn read_jetstream(
     }
     if pending == 0 && restoring {
         went_live(counters);
+        ingest.restored();
     }
     let mut messages = match consumer.messages().await {
         Ok(messages) => messages,
@@ -389,6 +415,7 @@ async fn read_jetstream(
         );
         if !live && pending == 0 {
             went_live(&ingest.edge.counters);
+            ingest.restored();
         }
     }
 }

@@ -186,6 +186,10 @@ pub struct NatsLink {
     /// What is missing or wrong, for people (no JetStream, the broker is gone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Subscribe: the edge is still restoring what the broker retained (viewers that joined now
+    /// get the rest as live frames).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restoring: bool,
 }
 
 impl Control {
