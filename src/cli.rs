@@ -160,6 +160,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_FIELDS, value_name = "N")]
     pub max_fields: usize,
 
+    /// Most pixels in one image (JPEG, PNG or raw); larger images are refused with the limit
+    /// named (8K UHD, 7680 × 4320, by default).
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_IMAGE_PIXELS, value_name = "N")]
+    pub max_image_pixels: u64,
+
     /// Most distinct streams; frames that would add more are refused.
     #[arg(long, default_value_t = HubConfig::DEFAULT_MAX_STREAMS, value_name = "N")]
     pub max_streams: usize,
@@ -326,6 +331,7 @@ impl ServeArgs {
                 max_points: self.max_points,
                 max_stream_name_bytes: self.max_stream_name,
                 max_fields: self.max_fields,
+                max_image_pixels: self.max_image_pixels,
             },
             max_streams: self.max_streams,
             history_bytes: self.history_bytes,

@@ -11,6 +11,7 @@ mod conflation;
 mod desktop;
 mod foxglove;
 mod framing;
+mod images;
 mod lifecycle;
 mod mirror;
 mod nats;

@@ -438,8 +438,19 @@ test("a subscription to a channel that does not exist gets an error status namin
 });
 
 /** Frames of every kind the translator turns into Foxglove messages, at times from `t0`. */
+/** An 8×8 JPEG (red and blue halves) made by Chromium. */
+const JPEG_8X8 =
+  "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAb/xAAYEAEAAwEAAAAAAAAAAAAAAAAABEOBwf/EABUBAQEAAAAAAAAAAAAAAAAAAAQG/8QAGhEAAAcAAAAAAAAAAAAAAAAAAAECBTSBsf/aAAwDAQACEQMRAD8AmZ9e8AVDPCRemEOstdYQ/9k=";
+/** 2×3 16-bit depth, little-endian. */
+const DEPTH_2X3 = Buffer.from(new Uint16Array([0, 1000, 2000, 3000, 4000, 65535]).buffer).toString("base64");
+/** A 2×2 float field. */
+const HEAT_2X2 = Buffer.from(new Float32Array([0, 0.25, 0.5, 1]).buffer).toString("base64");
+
 function framesOfEveryKind(t0) {
   return [
+    { stream: "cam", t: t0, image: { jpeg: JPEG_8X8 } },
+    { stream: "depth", t: t0, image: { shape: [2, 3], u16: DEPTH_2X3 } },
+    { stream: "heat", t: t0, image: { shape: [2, 2], f32: HEAT_2X2, colormap: "turbo", range: [0, 1] } },
     { stream: "lidar", t: t0, points: pointsTimes(1), colors: ["#ff8000", "#0040c0", "#00ff00", "#ffffff"] },
     { stream: "cloud", t: t0, points: pointsTimes(2) },
     { stream: "path", t: t0, line: [[0, 0, 0], [1, 0, 0]], color: "#ff0000", width: 3 },
@@ -464,6 +475,9 @@ const EVERY_KIND = {
   "/imu": "vizcast.Scalars/imu",
   "/robot": "vizcast.Scalars/robot",
   "/robot/log": "foxglove.Log",
+  "/cam": "foxglove.CompressedImage",
+  "/depth": "foxglove.RawImage",
+  "/heat": "foxglove.RawImage",
 };
 
 /** What clears a line and a cloud: a deletion of the line's entity, an empty cloud. */
@@ -530,6 +544,15 @@ test("every message on /foxglove validates against Foxglove's official schema of
     }
     assertEveryKindSeen(seen);
     for (const channel of fox.channels.values()) assertChannelSchema(channel.schemaName, channel.schema, `${channel.topic} (advertised)`);
+    // Images: the producer's JPEG bytes unchanged; raw pixels with their encoding and row size.
+    const [cam] = fox.received(subscriptionOf["/cam"]);
+    assert.equal(cam.payload.format, "jpeg");
+    assert.equal(cam.payload.data, JPEG_8X8);
+    const [depth] = fox.received(subscriptionOf["/depth"]);
+    assert.deepEqual([depth.payload.encoding, depth.payload.width, depth.payload.height, depth.payload.step], ["mono16", 3, 2, 6]);
+    assert.equal(depth.payload.data, DEPTH_2X3);
+    const [heat] = fox.received(subscriptionOf["/heat"]);
+    assert.deepEqual([heat.payload.encoding, heat.payload.step], ["32FC1", 8]);
     assert.deepEqual(p.errors, []);
     assert.deepEqual(fox.errors, []);
   } finally {

@@ -9,10 +9,15 @@
 //!   (`{"f32": …}` encoded positions, `{"u8": …}` colours);
 //! - `demo/trajectory`: a 3D Lissajous path grown with `line` + `append` at 30 Hz, restarted every
 //!   minute;
-//! - `demo/events`: a text event every 2.5 s.
+//! - `demo/events`: a text event every 2.5 s;
+//! - `demo/camera`: a camera, 320×240 JPEG at 30 Hz (a moving synthetic scene, a loop encoded
+//!   once at start, see [`images`]);
+//! - `demo/heatmap`: a 64×64 field evolving in time, raw `f32` through the turbo colormap, 10 Hz.
 //!
 //! [`Demo`] is a pure function of time and seed (for reproducible tests); [`run`] feeds a hub in
 //! real time through the same validation as any producer.
+
+pub mod images;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -45,8 +50,12 @@ pub struct Demo {
     next_cloud: u64,
     next_trajectory: u64,
     next_event: u64,
+    next_camera: u64,
+    next_heat: u64,
     cloud_base: Vec<[f32; 3]>,
     cloud_colors: String,
+    /// The camera's encoded loop, once [`Demo::set_camera`] gave it.
+    camera: Option<Arc<[String]>>,
     seed: u64,
 }
 
@@ -62,10 +71,18 @@ impl Demo {
             next_cloud: 0,
             next_trajectory: 0,
             next_event: 0,
+            next_camera: 0,
+            next_heat: 0,
             cloud_base,
             cloud_colors: u8_base64(&colors),
+            camera: None,
             seed,
         }
+    }
+
+    /// Starts the camera with its encoded loop ([`images::camera_loop`]).
+    pub fn set_camera(&mut self, camera: Arc<[String]>) {
+        self.camera = Some(camera);
     }
 
     /// The frames due up to demo time `now` (seconds), in time order of their kind.
@@ -95,6 +112,26 @@ impl Demo {
         while self.next_event as f64 * EVENT_EVERY_S <= now {
             frames.push(self.event(self.next_event));
             self.next_event += 1;
+        }
+        // Images replace each other too: the latest due of each.
+        if let Some(camera) = &self.camera
+            && self.next_camera as f64 / images::CAMERA_HZ <= now
+        {
+            let last = (now * images::CAMERA_HZ).floor() as u64;
+            frames.extend(images::camera_message(
+                camera,
+                self.epoch,
+                last as f64 / images::CAMERA_HZ,
+            ));
+            self.next_camera = last + 1;
+        }
+        if self.next_heat as f64 / images::HEAT_HZ <= now {
+            let last = (now * images::HEAT_HZ).floor() as u64;
+            frames.push(images::heatmap_message(
+                self.epoch,
+                last as f64 / images::HEAT_HZ,
+            ));
+            self.next_heat = last + 1;
         }
         frames
     }
@@ -311,12 +348,22 @@ pub async fn run(hub: Arc<Hub>) {
     let shutdown = hub.shutdown_token();
     let start = tokio::time::Instant::now();
     let mut demo = Demo::new(unix_now(), 0x5eed);
+    // The camera's loop is encoded off the async workers; the camera starts when it is ready.
+    let mut camera = tokio::task::spawn_blocking(images::camera_loop);
+    let mut camera_ready = false;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = shutdown.cancelled() => return,
+        }
+        if !camera_ready && camera.is_finished() {
+            camera_ready = true;
+            match (&mut camera).await {
+                Ok(frames) => demo.set_camera(frames.into()),
+                Err(err) => tracing::warn!("the demo camera could not start: {err}"),
+            }
         }
         let now = start.elapsed().as_secs_f64();
         for frame in demo.frames_until(now) {

@@ -21,6 +21,10 @@ pub enum ChannelKind {
     SceneUpdate,
     /// A stream's text events: `foxglove.Log`.
     Log,
+    /// A stream's JPEG and PNG images: `foxglove.CompressedImage`.
+    CompressedImage,
+    /// A stream's raw images: `foxglove.RawImage`.
+    RawImage,
 }
 
 impl ChannelKind {
@@ -31,6 +35,8 @@ impl ChannelKind {
             Self::PointCloud => schema::POINT_CLOUD.to_owned(),
             Self::SceneUpdate => schema::SCENE_UPDATE.to_owned(),
             Self::Log => schema::LOG.to_owned(),
+            Self::CompressedImage => schema::COMPRESSED_IMAGE.to_owned(),
+            Self::RawImage => schema::RAW_IMAGE.to_owned(),
         }
     }
 
@@ -42,6 +48,8 @@ impl ChannelKind {
             Self::PointCloud => "points",
             Self::SceneUpdate => "line",
             Self::Log => "log",
+            Self::CompressedImage => "image",
+            Self::RawImage => "raw",
         }
     }
 }

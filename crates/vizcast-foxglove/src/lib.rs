@@ -23,8 +23,9 @@
 //! use vizcast_protocol::{Limits, parse_frame};
 //!
 //! let mut translator = Translator::new(TranslatorOptions::default());
-//! let frame = parse_frame(r#"{"stream": "robot", "t": 2.5, "battery": {"volts": 12.1}}"#, &Limits::default()).unwrap();
-//! let out = translator.translate(&frame, 2_500_000_000);
+//! let text = r#"{"stream": "robot", "t": 2.5, "battery": {"volts": 12.1}}"#;
+//! let frame = parse_frame(text, &Limits::default()).unwrap();
+//! let out = translator.translate(text, &frame, 2_500_000_000);
 //! let channel = translator.channel(out[0].channel).unwrap();
 //! assert_eq!(channel.topic, "/robot");
 //! assert_eq!(channel.schema_name, "vizcast.Scalars/robot");

@@ -15,6 +15,10 @@ pub const POINT_CLOUD: &str = "foxglove.PointCloud";
 pub const SCENE_UPDATE: &str = "foxglove.SceneUpdate";
 /// The schema name of text events.
 pub const LOG: &str = "foxglove.Log";
+/// The schema name of JPEG and PNG images.
+pub const COMPRESSED_IMAGE: &str = "foxglove.CompressedImage";
+/// The schema name of raw images.
+pub const RAW_IMAGE: &str = "foxglove.RawImage";
 /// The schema name of a stream's scalars is this followed by the stream: `vizcast.Scalars/imu`.
 ///
 /// One name per stream because the apps keep datatypes by schema name: two streams with different
@@ -28,6 +32,10 @@ pub const POINT_CLOUD_SCHEMA: &str = include_str!("../schemas/PointCloud.json");
 pub const SCENE_UPDATE_SCHEMA: &str = include_str!("../schemas/SceneUpdate.json");
 /// The JSON Schema of `foxglove.Log`.
 pub const LOG_SCHEMA: &str = include_str!("../schemas/Log.json");
+/// The JSON Schema of `foxglove.CompressedImage`.
+pub const COMPRESSED_IMAGE_SCHEMA: &str = include_str!("../schemas/CompressedImage.json");
+/// The JSON Schema of `foxglove.RawImage`.
+pub const RAW_IMAGE_SCHEMA: &str = include_str!("../schemas/RawImage.json");
 
 #[cfg(test)]
 mod tests {

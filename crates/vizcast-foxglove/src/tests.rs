@@ -11,7 +11,7 @@ const LOG_TIME: u64 = 1_732_406_400_500_000_000;
 
 fn translate(translator: &mut Translator, frame: &str) -> Vec<Translated> {
     let messages = parse_frame(frame, &Limits::default()).unwrap();
-    translator.translate(&messages, LOG_TIME)
+    translator.translate(frame, &messages, LOG_TIME)
 }
 
 fn body(message: &Translated) -> Value {
@@ -493,7 +493,8 @@ fn a_survey_fixes_the_channels_and_schemas_that_translating_then_uses() {
         r#"{"stream": "imu", "values": {"ax": 1, "ay": 2}}"#,
         r#"{"stream": "x", "clear": true}"#,
     ];
-    let frames: Vec<_> = frames
+    let texts = frames;
+    let frames: Vec<_> = texts
         .iter()
         .map(|f| parse_frame(f, &Limits::default()).unwrap())
         .collect();
@@ -505,9 +506,9 @@ fn a_survey_fixes_the_channels_and_schemas_that_translating_then_uses() {
     assert_eq!(fixed.len(), 2);
     surveyed.take_changes();
     let mut plain = Translator::default();
-    for frame in &frames {
-        let a = surveyed.translate(frame, LOG_TIME);
-        let b = plain.translate(frame, LOG_TIME);
+    for (text, frame) in texts.iter().zip(&frames) {
+        let a = surveyed.translate(text, frame, LOG_TIME);
+        let b = plain.translate(text, frame, LOG_TIME);
         assert_eq!(a, b, "the same messages");
     }
     assert_eq!(surveyed.take_changes(), [], "nothing new after the survey");
@@ -629,7 +630,9 @@ fn every_message_has_every_field_its_schema_requires() {
             {"stream": "path", "line": [[1, 1, 0]], "append": true, "color": "#00ff00"},
             {"stream": "events", "t": 7.25, "text": "é ☃", "level": "warn"},
             {"stream": "imu", "t": [1, 2], "values": {"ax": [0.1, 0.2]}, "temp": 20},
-            {"stream": "robot", "t": 2, "battery": {"volts": 12.1, "cells": [3.1, 3.0]}}]"##,
+            {"stream": "robot", "t": 2, "battery": {"volts": 12.1, "cells": [3.1, 3.0]}},
+            {"stream": "cam", "image": {"png": "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAADUlEQVR4nGP4zwAE/wEHAAH/4iOeWQAAAABJRU5ErkJggg=="}},
+            {"stream": "depth", "image": {"shape": [1, 2], "u16": "AQACAA=="}}]"##,
     );
     out.extend(translate(
         &mut translator,
@@ -649,6 +652,8 @@ fn every_message_has_every_field_its_schema_requires() {
         ChannelKind::SceneUpdate,
         ChannelKind::Log,
         ChannelKind::Scalars,
+        ChannelKind::CompressedImage,
+        ChannelKind::RawImage,
     ] {
         assert!(kinds.contains(&kind), "{kind:?} checked: {kinds:?}");
     }
@@ -661,8 +666,17 @@ fn every_message_has_every_field_its_schema_requires() {
 
 #[test]
 fn foxgloves_schemas_say_what_they_require() {
-    use crate::schema::{LOG_SCHEMA, POINT_CLOUD_SCHEMA, SCENE_UPDATE_SCHEMA};
-    for text in [POINT_CLOUD_SCHEMA, SCENE_UPDATE_SCHEMA, LOG_SCHEMA] {
+    use crate::schema::{
+        COMPRESSED_IMAGE_SCHEMA, LOG_SCHEMA, POINT_CLOUD_SCHEMA, RAW_IMAGE_SCHEMA,
+        SCENE_UPDATE_SCHEMA,
+    };
+    for text in [
+        POINT_CLOUD_SCHEMA,
+        SCENE_UPDATE_SCHEMA,
+        LOG_SCHEMA,
+        COMPRESSED_IMAGE_SCHEMA,
+        RAW_IMAGE_SCHEMA,
+    ] {
         let schema: Value = serde_json::from_str(text).unwrap();
         let mut properties: Vec<&str> = schema["properties"]
             .as_object()
@@ -698,4 +712,66 @@ fn foxgloves_schemas_say_what_they_require() {
             "{list}: {entity}"
         );
     }
+}
+
+#[test]
+fn images_become_compressed_and_raw_images_with_the_producers_base64() {
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAADUlEQVR4nGP4zwAE/wEHAAH/4iOeWQAAAABJRU5ErkJggg==";
+    let mut translator = Translator::default();
+    let out = translate(
+        &mut translator,
+        &format!(r#"{{"stream": "cam/front", "t": 1.25, "image": {{"png": "{png}"}}}}"#),
+    );
+    assert_eq!(out.len(), 1);
+    let channel = translator.channel(out[0].channel).unwrap();
+    assert_eq!(channel.schema_name, "foxglove.CompressedImage");
+    assert_eq!(channel.topic, "/cam/front");
+    assert_eq!(
+        body(&out[0]),
+        json!({"timestamp": {"sec": 1, "nsec": 250_000_000}, "frame_id": "world", "data": png, "format": "png"})
+    );
+
+    // Raw pixels: the encoding and the bytes of a row, for each kind the protocol takes.
+    let cases = [
+        ("u8", "[2, 3]", 6, "mono8", 3),
+        ("u8", "[2, 3, 3]", 18, "rgb8", 9),
+        ("u8", "[2, 3, 4]", 24, "rgba8", 12),
+        ("u16", "[2, 3]", 12, "mono16", 6),
+        ("f32", "[2, 3]", 24, "32FC1", 12),
+    ];
+    for (field, shape, bytes, encoding, step) in cases {
+        let data = STANDARD.encode_to_string(vec![7u8; bytes]);
+        let frame =
+            format!(r#"{{"stream": "raw", "image": {{"shape": {shape}, "{field}": "{data}"}}}}"#);
+        let mut translator = Translator::default();
+        let out = translate(&mut translator, &frame);
+        let channel = translator.channel(out[0].channel).unwrap();
+        assert_eq!(channel.schema_name, "foxglove.RawImage");
+        let image = body(&out[0]);
+        assert_eq!(image["encoding"], encoding, "{frame}");
+        assert_eq!(image["step"], step, "{frame}");
+        assert_eq!(
+            (image["width"].as_u64(), image["height"].as_u64()),
+            (Some(3), Some(2))
+        );
+        assert_eq!(
+            image["data"],
+            data.as_str(),
+            "the producer's base64, as it is"
+        );
+    }
+
+    // A stream that sends both kinds has two channels; a clear sends nothing to either.
+    let mut translator = Translator::default();
+    translate(
+        &mut translator,
+        &format!(r#"{{"stream": "cam", "image": {{"png": "{png}"}}}}"#),
+    );
+    translate(
+        &mut translator,
+        r#"{"stream": "cam", "image": {"shape": [1, 1], "u8": "AA=="}}"#,
+    );
+    let topics: Vec<&str> = translator.channels().map(|c| c.topic.as_str()).collect();
+    assert_eq!(topics, ["/cam", "/cam/raw"]);
+    assert!(translate(&mut translator, r#"{"stream": "cam", "clear": true}"#).is_empty());
 }

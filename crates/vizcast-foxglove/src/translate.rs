@@ -13,12 +13,14 @@ use std::collections::{HashMap, HashSet};
 use base64_simd::STANDARD;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use vizcast_protocol::{Colors, Line, Message, Points, Samples, Shape, Text, Time};
+use vizcast_protocol::{
+    Colors, Image, ImageEncoding, Line, Message, PixelType, Points, Samples, Shape, Text, Time,
+};
 
 use crate::channel::{Channel, ChannelChange, ChannelId, ChannelKind};
 use crate::payload::{
-    self, Color, DELETE_MATCHING_ID, IDENTITY, LINE_STRIP, LinePrimitive, Log, PointCloud,
-    SceneEntity, SceneEntityDeletion, SceneUpdate, Stamp, Vector3,
+    self, Color, CompressedImage, DELETE_MATCHING_ID, IDENTITY, LINE_STRIP, LinePrimitive, Log,
+    PointCloud, RawImage, SceneEntity, SceneEntityDeletion, SceneUpdate, Stamp, Vector3,
 };
 use crate::scalars::{self, Fields};
 use crate::schema;
@@ -70,6 +72,7 @@ enum State {
     },
     Line(Strip),
     Log,
+    Image,
 }
 
 #[derive(Debug)]
@@ -166,7 +169,7 @@ pub struct Translator {
     options: TranslatorOptions,
     slots: Vec<Slot>,
     /// Each stream's channels, by kind (see [`kind_index`]).
-    by_stream: HashMap<Box<str>, [Option<ChannelId>; 4]>,
+    by_stream: HashMap<Box<str>, [Option<ChannelId>; 6]>,
     topics: HashSet<String>,
     changes: Vec<ChannelChange>,
 }
@@ -177,6 +180,8 @@ fn kind_index(kind: ChannelKind) -> usize {
         ChannelKind::PointCloud => 1,
         ChannelKind::SceneUpdate => 2,
         ChannelKind::Log => 3,
+        ChannelKind::CompressedImage => 4,
+        ChannelKind::RawImage => 5,
     }
 }
 
@@ -220,13 +225,21 @@ impl Translator {
         }
     }
 
-    /// Translates the messages of one frame received at `log_time_ns` (ns since the Unix epoch).
+    /// Translates the messages of one frame (`frame`, its text; `messages`, what it parsed into)
+    /// received at `log_time_ns` (ns since the Unix epoch).
     ///
     /// Per message, in order: its shape (a cloud → `foxglove.PointCloud`, a line → the whole
-    /// strip as a `foxglove.SceneUpdate`, a text → `foxglove.Log`, a clear → a deletion of each
-    /// line and an empty cloud for each cloud stream at or below it), then its scalars (one
-    /// object per sample). New channels and grown schemas are in [`Translator::take_changes`].
-    pub fn translate(&mut self, messages: &[Message], log_time_ns: u64) -> Vec<Translated> {
+    /// strip as a `foxglove.SceneUpdate`, a text → `foxglove.Log`, a JPEG or PNG →
+    /// `foxglove.CompressedImage` and raw pixels → `foxglove.RawImage`, both with the frame's
+    /// base64 as it is, a clear → a deletion of each line and an empty cloud for each cloud
+    /// stream at or below it), then its scalars (one object per sample). New channels and grown
+    /// schemas are in [`Translator::take_changes`].
+    pub fn translate(
+        &mut self,
+        frame: &str,
+        messages: &[Message],
+        log_time_ns: u64,
+    ) -> Vec<Translated> {
         let mut out = Vec::new();
         for message in messages {
             let time_ns = message.time.last().and_then(nanos).unwrap_or(log_time_ns);
@@ -251,6 +264,10 @@ impl Translator {
                 Some(Shape::Text(text)) => {
                     let id = self.channel_for(&message.stream, ChannelKind::Log);
                     out.extend(at(id, log(&message.stream, text, stamp)));
+                }
+                Some(Shape::Image(image)) => {
+                    let id = self.channel_for(&message.stream, image_kind(image));
+                    out.extend(at(id, translate_image(frame, image, stamp)));
                 }
                 Some(Shape::Clear) => {
                     for (id, payload) in self.clear(&message.stream, stamp) {
@@ -303,6 +320,10 @@ impl Translator {
                 State::Line(Strip::default()),
             ),
             ChannelKind::Log => (schema::LOG_SCHEMA.to_owned(), State::Log),
+            ChannelKind::CompressedImage => {
+                (schema::COMPRESSED_IMAGE_SCHEMA.to_owned(), State::Image)
+            }
+            ChannelKind::RawImage => (schema::RAW_IMAGE_SCHEMA.to_owned(), State::Image),
         };
         self.slots.push(Slot {
             channel: Channel::new(id, topic, stream, kind, schema),
@@ -457,8 +478,8 @@ impl Translator {
                     })
                 }
                 State::Cloud { colored } => json(&PointCloud::new(stamp, *colored, "")),
-                // Plots and logs keep their past: there is nothing to clear them with.
-                State::Scalars(_) | State::Log => None,
+                // Plots, logs and images keep their past: there is nothing to clear them with.
+                State::Scalars(_) | State::Log | State::Image => None,
             };
             if let Some(payload) = payload {
                 out.push((slot.channel.id, payload));
@@ -481,7 +502,50 @@ fn shape_kind(shape: &Shape) -> Option<ChannelKind> {
         Shape::Points(_) => Some(ChannelKind::PointCloud),
         Shape::Line(_) => Some(ChannelKind::SceneUpdate),
         Shape::Text(_) => Some(ChannelKind::Log),
+        Shape::Image(image) => Some(image_kind(image)),
         Shape::Clear => None,
+    }
+}
+
+/// The channel kind of an image: compressed (JPEG, PNG) or raw.
+fn image_kind(image: &Image) -> ChannelKind {
+    match image.encoding {
+        ImageEncoding::Jpeg | ImageEncoding::Png => ChannelKind::CompressedImage,
+        ImageEncoding::Raw(_) => ChannelKind::RawImage,
+    }
+}
+
+/// An image as `foxglove.CompressedImage` or `foxglove.RawImage`, its data the base64 of `frame`
+/// as the producer wrote it (no decoding, no copy but into the message).
+fn translate_image(frame: &str, image: &Image, stamp: Stamp) -> Option<String> {
+    let data = frame.get(image.data.clone())?;
+    match image.encoding {
+        ImageEncoding::Jpeg | ImageEncoding::Png => json(&CompressedImage {
+            timestamp: stamp,
+            frame_id: crate::FRAME_ID,
+            data,
+            format: image.encoding.as_str(),
+        }),
+        ImageEncoding::Raw(pixel) => {
+            let encoding = match (pixel, image.channels) {
+                (PixelType::U8, 1) => "mono8",
+                (PixelType::U8, 3) => "rgb8",
+                (PixelType::U8, 4) => "rgba8",
+                (PixelType::U16, 1) => "mono16",
+                (PixelType::F32, 1) => "32FC1",
+                // The protocol accepts no other: nothing Foxglove could show.
+                _ => return None,
+            };
+            json(&RawImage {
+                timestamp: stamp,
+                frame_id: crate::FRAME_ID,
+                width: image.width,
+                height: image.height,
+                encoding,
+                step: image.width * u32::from(image.channels) * pixel.size() as u32,
+                data,
+            })
+        }
     }
 }
 

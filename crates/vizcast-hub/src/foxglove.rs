@@ -189,7 +189,7 @@ impl Foxglove {
         let now_ns = (crate::unix_now() * 1e9) as u64;
         for frame in history {
             if let Ok(messages) = parse_frame(frame.as_str(), limits) {
-                self.apply(&mut translator, &messages, now_ns);
+                self.apply(&mut translator, frame.as_str(), &messages, now_ns);
             }
         }
         let mut batch = Vec::with_capacity(TAKE_FRAMES);
@@ -222,16 +222,22 @@ impl Foxglove {
             shared.generation += 1;
             shared.channels_version += 1;
         }
-        self.apply(translator, &frame.messages, (frame.received * 1e9) as u64);
+        self.apply(
+            translator,
+            frame.text.as_str(),
+            &frame.messages,
+            (frame.received * 1e9) as u64,
+        );
     }
 
     fn apply(
         &self,
         translator: &mut Translator,
+        text: &str,
         messages: &[vizcast_protocol::Message],
         log_time_ns: u64,
     ) {
-        let out = translator.translate(messages, log_time_ns);
+        let out = translator.translate(text, messages, log_time_ns);
         let changes = translator.take_changes();
         if out.is_empty() && changes.is_empty() {
             return;

@@ -38,6 +38,7 @@ pub enum AdmitError {
 struct Slots {
     scalar: Option<u64>,
     points: Option<u64>,
+    image: Option<u64>,
     line_base: Option<u64>,
     line_last: Option<u64>,
     text: Option<u64>,
@@ -249,11 +250,16 @@ impl State {
         self.admit(messages)?;
         let seq = self.log.next_seq();
         let streams = self.frame_streams(messages);
-        // Only clouds and lines are ever superseded: a frame with anything else is never skipped.
+        // Only clouds, lines and images are ever superseded: a frame with anything else is never
+        // skipped.
         let supersedable = messages
             .iter()
             .all(|m| {
-                m.scalars.is_empty() && matches!(m.shape, Some(Shape::Points(_) | Shape::Line(_)))
+                m.scalars.is_empty()
+                    && matches!(
+                        m.shape,
+                        Some(Shape::Points(_) | Shape::Line(_) | Shape::Image(_))
+                    )
             })
             .then_some(messages.len() as u32)
             .filter(|&n| n > 0);
@@ -304,7 +310,7 @@ impl State {
             let samples = match shape {
                 Shape::Points(p) => p.positions.len(),
                 Shape::Line(l) => l.positions.len(),
-                Shape::Text(_) | Shape::Clear => 1,
+                Shape::Text(_) | Shape::Clear | Shape::Image(_) => 1,
             };
             if let Shape::Clear = shape {
                 self.clear(&message.stream, seq);
@@ -318,6 +324,8 @@ impl State {
             let mut h = hist!(self);
             match shape {
                 Shape::Points(_) => h.replace(&mut slots.points, seq),
+                // An image replaces the stream's image, as a cloud its cloud.
+                Shape::Image(_) => h.replace(&mut slots.image, seq),
                 Shape::Line(line) if !line.append => {
                     h.replace(&mut slots.line_base, seq);
                     for old in slots.appends.drain(..) {
@@ -595,7 +603,7 @@ impl Hist<'_> {
                 self.unpin(old);
             }
         }
-        for slot in [&mut slots.points, &mut slots.line_base] {
+        for slot in [&mut slots.points, &mut slots.image, &mut slots.line_base] {
             if let Some(old) = slot.take() {
                 self.unpin(old);
                 self.supersede(old);

@@ -248,7 +248,9 @@ impl Publisher {
             // Not `clear`: the broker would purge the stream's earlier frames before an edge
             // that is behind has read them, and a `clear` supersedes nothing a viewer must skip.
             let replaces = match &message.shape {
-                Some(Shape::Points(_)) => true,
+                // An image replaces its stream's image, as a cloud its cloud: the broker keeps
+                // the latest only.
+                Some(Shape::Points(_) | Shape::Image(_)) => true,
                 Some(Shape::Line(line)) => !line.append,
                 Some(Shape::Text(_) | Shape::Clear) | None => false,
             };

@@ -21,6 +21,7 @@ mod control;
 mod encode;
 mod error;
 mod fast;
+pub mod image;
 mod limits;
 mod message;
 mod parse;
@@ -34,7 +35,8 @@ pub use encode::{f32_base64, f64_base64, u8_base64};
 pub use error::{FrameError, FrameErrorKind};
 pub use limits::{Limits, human_bytes};
 pub use message::{
-    Colors, Kind, Level, Line, Message, Points, Samples, Scalar, Shape, Text, Time, series_name,
+    Colormap, Colors, Image, ImageEncoding, Kind, Level, Line, Message, PixelType, Points, Samples,
+    Scalar, Shape, Text, Time, series_name,
 };
 pub use parse::parse_frame;
 pub use subscription::{MAX_PATTERNS, MAX_REQUEST_BYTES, Subscription, SubscriptionError};

@@ -13,6 +13,8 @@ pub struct Limits {
     pub max_stream_name_bytes: usize,
     /// Most scalar series one message may name (`value`, `values` leaves and other numeric fields).
     pub max_fields: usize,
+    /// Most pixels in one image, encoded or raw (`--max-image-pixels`).
+    pub max_image_pixels: u64,
 }
 
 impl Limits {
@@ -30,6 +32,8 @@ impl Limits {
     pub const DEFAULT_MAX_STREAM_NAME_BYTES: usize = 256;
     /// Default for [`Limits::max_fields`].
     pub const DEFAULT_MAX_FIELDS: usize = 1024;
+    /// Default for [`Limits::max_image_pixels`]: 8K UHD, 7680 × 4320.
+    pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 7680 * 4320;
 
     /// Checks that the limits are usable, naming the first one that is not.
     pub fn validate(&self) -> Result<(), String> {
@@ -47,9 +51,14 @@ impl Limits {
                 self.max_frame_bytes
             ));
         }
-        if self.max_stream_name_bytes == 0 || self.max_points == 0 || self.max_fields == 0 {
+        if self.max_stream_name_bytes == 0
+            || self.max_points == 0
+            || self.max_fields == 0
+            || self.max_image_pixels == 0
+        {
             return Err(
-                "--max-stream-name, --max-points and --max-fields must be positive".to_owned(),
+                "--max-stream-name, --max-points, --max-fields and --max-image-pixels must be positive"
+                    .to_owned(),
             );
         }
         Ok(())
@@ -64,6 +73,7 @@ impl Default for Limits {
             max_points: Self::DEFAULT_MAX_POINTS,
             max_stream_name_bytes: Self::DEFAULT_MAX_STREAM_NAME_BYTES,
             max_fields: Self::DEFAULT_MAX_FIELDS,
+            max_image_pixels: Self::DEFAULT_MAX_IMAGE_PIXELS,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+pub use crate::image::{Colormap, Image, ImageEncoding, PixelType};
+
 /// One validated message of a frame.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
@@ -30,7 +32,7 @@ impl Message {
         let shape = match &self.shape {
             Some(Shape::Points(points)) => points.positions.len(),
             Some(Shape::Line(line)) => line.positions.len(),
-            Some(Shape::Text(_) | Shape::Clear) => 1,
+            Some(Shape::Text(_) | Shape::Clear | Shape::Image(_)) => 1,
             None => 0,
         };
         scalars + shape
@@ -62,7 +64,8 @@ impl Message {
                 line.positions.capacity() * size_of::<[f32; 3]>() + line.colors.footprint()
             }
             Some(Shape::Text(text)) => text.text.len(),
-            Some(Shape::Clear) | None => 0,
+            // The pixels stay in the frame's text, which is counted with it.
+            Some(Shape::Clear | Shape::Image(_)) | None => 0,
         };
         size_of::<Self>()
             + self.stream.len()
@@ -160,6 +163,8 @@ pub enum Shape {
     Text(Text),
     /// Clears the stream and every stream below it (`a` clears `a` and `a/…`).
     Clear,
+    /// An image (a camera frame, a heatmap) that replaces the stream's current image.
+    Image(Image),
 }
 
 impl Shape {
@@ -170,6 +175,7 @@ impl Shape {
             Self::Line(_) => Kind::Line,
             Self::Text(_) => Kind::Text,
             Self::Clear => Kind::Clear,
+            Self::Image(_) => Kind::Image,
         }
     }
 }
@@ -187,6 +193,8 @@ pub enum Kind {
     Text,
     /// A clear command.
     Clear,
+    /// Images.
+    Image,
 }
 
 impl Kind {
@@ -198,6 +206,7 @@ impl Kind {
             Self::Line => "line",
             Self::Text => "text",
             Self::Clear => "clear",
+            Self::Image => "image",
         }
     }
 }

@@ -17,6 +17,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::error::{FrameError, FrameErrorKind};
 use crate::fast;
+use crate::image::{Colormap, Image, ImageEncoding, PixelType, jpeg_header, png_header};
 use crate::limits::Limits;
 use crate::message::{
     Colors, Level, Line, Message, Points, Samples, Scalar, Shape, Text, Time, series_name,
@@ -88,6 +89,11 @@ struct Ctx<'l> {
     fast_points: Cell<Option<Vec<[f32; 3]>>>,
     /// `line` decoded by the fast path; its place in the text holds a placeholder.
     fast_line: Cell<Option<Vec<[f32; 3]>>>,
+    /// Where the text serde reads starts in memory: borrowed strings' places in it are their
+    /// address less this (an image's data).
+    base: usize,
+    /// Reused to decode a JPEG's or PNG's base64 for its header checks.
+    scratch: RefCell<Vec<u8>>,
 }
 
 impl Ctx<'_> {
@@ -116,6 +122,8 @@ fn parse_message(
         qualified: Cell::new(false),
         fast_points: Cell::new(None),
         fast_line: Cell::new(None),
+        base: 0,
+        scratch: RefCell::new(Vec::new()),
     };
     if let Some(p) = prepared.as_mut() {
         let array = Some(std::mem::take(&mut p.array));
@@ -125,6 +133,10 @@ fn parse_message(
         }
     }
     let serde_text = prepared.as_ref().map_or(slice, |p| p.text.as_str());
+    let ctx = Ctx {
+        base: serde_text.as_ptr() as usize,
+        ..ctx
+    };
     let mut de = serde_json::Deserializer::from_str(serde_text);
     let result = MessageSeed {
         ctx: &ctx,
@@ -133,18 +145,25 @@ fn parse_message(
     }
     .deserialize(&mut de)
     .and_then(|message| de.end().map(|()| message));
-    result.map_err(|err| {
-        let to_frame = |offset: usize| {
-            span.start
-                + prepared
-                    .as_ref()
-                    .map_or(offset, |p| p.original_offset(offset))
-        };
-        (
+    let to_frame = |offset: usize| {
+        span.start
+            + prepared
+                .as_ref()
+                .map_or(offset, |p| p.original_offset(offset))
+    };
+    match result {
+        Ok(mut message) => {
+            // An image's data was found in the text serde read: give its place in the frame.
+            if let Some(Shape::Image(image)) = &mut message.shape {
+                image.data = to_frame(image.data.start)..to_frame(image.data.end);
+            }
+            Ok(message)
+        }
+        Err(err) => Err((
             convert_error(&err, serde_text, to_frame, &ctx),
             ctx.qualified.get(),
-        )
-    })
+        )),
+    }
 }
 
 thread_local! {
@@ -392,6 +411,7 @@ enum Key<'de> {
     Text,
     Level,
     Clear,
+    Image,
     Reserved,
     Other(Cow<'de, str>),
 }
@@ -413,6 +433,7 @@ impl Key<'_> {
             Self::Text => "text",
             Self::Level => "level",
             Self::Clear => "clear",
+            Self::Image => "image",
             Self::Reserved => "vizcast",
             Self::Other(name) => name,
         }
@@ -441,6 +462,7 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
             "text" => Key::Text,
             "level" => Key::Level,
             "clear" => Key::Clear,
+            "image" => Key::Image,
             "vizcast" => Key::Reserved,
             _ => Key::Other(name),
         })
@@ -489,6 +511,7 @@ struct Fields {
     text: Option<Box<str>>,
     level: Option<Level>,
     clear: bool,
+    image: Option<Image>,
 }
 
 impl<'de> Visitor<'de> for MessageSeed<'_, '_> {
@@ -605,6 +628,9 @@ impl<'de> Visitor<'de> for MessageSeed<'_, '_> {
                         )))
                     })?);
                 }
+                Key::Image => {
+                    f.image = Some(map.next_value_seed(ImageSeed { ctx }).map_err(qualify)?);
+                }
                 Key::Clear => {
                     if !map.next_value::<bool>().map_err(qualify)? {
                         return Err(qualify(de::Error::custom("must be true (or left out)")));
@@ -652,6 +678,7 @@ fn known_index(key: &Key<'_>) -> u32 {
         Key::Text => 12,
         Key::Level => 13,
         Key::Clear => 14,
+        Key::Image => 15,
         Key::Reserved | Key::Other(_) => 0,
     }
 }
@@ -680,6 +707,7 @@ impl Fields {
             (self.line.is_some(), "line"),
             (self.text.is_some(), "text"),
             (self.clear, "clear"),
+            (self.image.is_some(), "image"),
         ]
         .into_iter()
         .filter_map(|(present, name)| present.then_some(name))
@@ -743,9 +771,9 @@ impl Fields {
             );
         }
         if let Time::Columns(ts) = &time {
-            if shaped || self.text.is_some() {
+            if shaped || self.text.is_some() || self.image.is_some() {
                 return Err(E::custom(
-                    "t must be a single time for points, line and text messages",
+                    "t must be a single time for points, line, text and image messages",
                 ));
             }
             let n = ts.len();
@@ -837,11 +865,11 @@ impl Fields {
         } else if self.clear {
             Some(Shape::Clear)
         } else {
-            None
+            self.image.map(Shape::Image)
         };
         if shape.is_none() && scalars.is_empty() {
             return Err(E::custom(
-                "message has no data: expected value, values, points, line, text, clear or other numeric fields",
+                "message has no data: expected value, values, points, line, text, image, clear or other numeric fields",
             ));
         }
         Ok(Message {
@@ -990,6 +1018,240 @@ fn decode_array<T: bytemuck::Pod, E: de::Error>(
         )
         .map_err(invalid)?;
     Ok(out)
+}
+
+/// `image`: an encoded image (`jpeg`, `png`) or raw pixels (`shape` with `u8`, `u16` or `f32`),
+/// with `colormap` and `range` for one-channel raw pixels. See [`crate::image`].
+struct ImageSeed<'c, 'l> {
+    ctx: &'c Ctx<'l>,
+}
+
+impl<'de> DeserializeSeed<'de> for ImageSeed<'_, '_> {
+    type Value = Image;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+/// The fields of an image object, gathered before they are checked together.
+#[derive(Default)]
+struct ImageFields<'de> {
+    /// The data's field and its base64 text.
+    data: Option<(ImageEncoding, Cow<'de, str>)>,
+    shape: Option<Vec<u64>>,
+    colormap: Option<Colormap>,
+    range: Option<[f32; 2]>,
+}
+
+impl<'de> Visitor<'de> for ImageSeed<'_, '_> {
+    type Value = Image;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "an image object: {\"jpeg\": base64}, {\"png\": base64} or {\"shape\": [h, w], \"u8\" | \"u16\" | \"f32\": base64}",
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Image, A::Error> {
+        let mut f = ImageFields::default();
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+            let field = |e: A::Error| join(&format!(".{key}"), &e);
+            let encoding = match &*key {
+                "jpeg" => Some(ImageEncoding::Jpeg),
+                "png" => Some(ImageEncoding::Png),
+                "u8" => Some(ImageEncoding::Raw(PixelType::U8)),
+                "u16" => Some(ImageEncoding::Raw(PixelType::U16)),
+                "f32" => Some(ImageEncoding::Raw(PixelType::F32)),
+                _ => None,
+            };
+            if let Some(encoding) = encoding {
+                if let Some((first, _)) = &f.data {
+                    return Err(de::Error::custom(format_args!(
+                        "both \"{}\" and \"{key}\": an image has one kind of data",
+                        first.as_str()
+                    )));
+                }
+                let CowStr(text) = map.next_value().map_err(field)?;
+                f.data = Some((encoding, text));
+                continue;
+            }
+            match &*key {
+                "shape" => {
+                    let shape: Vec<u64> = map.next_value().map_err(|_wrong: A::Error| {
+                        field(de::Error::custom(
+                            "expected [height, width] or [height, width, channels] in whole numbers",
+                        ))
+                    })?;
+                    f.shape = Some(shape);
+                }
+                "colormap" => {
+                    let CowStr(name) = map.next_value().map_err(field)?;
+                    f.colormap = Some(Colormap::parse(&name).ok_or_else(|| {
+                        field(de::Error::custom(format_args!(
+                            "unknown colormap \"{name}\": expected \"gray\", \"viridis\" or \"turbo\""
+                        )))
+                    })?);
+                }
+                "range" => {
+                    let [Number(lo), Number(hi)]: [Number; 2] = map
+                        .next_value()
+                        .map_err(|_wrong: A::Error| field(de::Error::custom("expected [min, max]")))?;
+                    let (lo32, hi32) = (lo as f32, hi as f32);
+                    if !(lo32.is_finite() && hi32.is_finite() && lo32 < hi32) {
+                        return Err(field(de::Error::custom(format_args!(
+                            "expected [min, max] with min < max, got [{lo}, {hi}]"
+                        ))));
+                    }
+                    f.range = Some([lo32, hi32]);
+                }
+                other => {
+                    return Err(de::Error::custom(format_args!(
+                        "unknown field \"{other}\" in an image: expected jpeg, png, or shape with u8, u16 or f32, and colormap and range"
+                    )));
+                }
+            }
+        }
+        f.finish(self.ctx)
+    }
+}
+
+impl ImageFields<'_> {
+    fn finish<E: de::Error>(self, ctx: &Ctx<'_>) -> Result<Image, E> {
+        let Some((encoding, text)) = self.data else {
+            return Err(E::custom(
+                "an image needs its data: \"jpeg\", \"png\", or \"shape\" with \"u8\", \"u16\" or \"f32\"",
+            ));
+        };
+        let key = encoding.as_str();
+        let Cow::Borrowed(b64) = text else {
+            return Err(E::custom(format_args!(
+                ".{key}: image data must be plain base64 text, without JSON escapes (such as \\/)"
+            )));
+        };
+        let start = b64.as_ptr() as usize - ctx.base;
+        let data = start..start + b64.len();
+        // Padding is optional, as for encoded arrays.
+        let engine = if b64.len().is_multiple_of(4) {
+            base64_simd::STANDARD
+        } else {
+            base64_simd::STANDARD_NO_PAD
+        };
+        let invalid =
+            |e: base64_simd::Error| E::custom(format_args!(".{key}: invalid base64 ({e})"));
+        let bytes = engine.decoded_length(b64.as_bytes()).map_err(invalid)?;
+        let (width, height, channels) = match encoding {
+            ImageEncoding::Jpeg | ImageEncoding::Png => {
+                if self.shape.is_some() {
+                    return Err(E::custom(format_args!(
+                        "shape is for raw pixels: a {} says its own size",
+                        key.to_uppercase()
+                    )));
+                }
+                let mut scratch = ctx.scratch.borrow_mut();
+                scratch.clear();
+                scratch.resize(bytes, 0);
+                engine
+                    .decode(b64.as_bytes(), base64_simd::Out::from_slice(&mut scratch))
+                    .map_err(invalid)?;
+                let header = if encoding == ImageEncoding::Jpeg {
+                    jpeg_header(&scratch)
+                } else {
+                    png_header(&scratch)
+                }
+                .map_err(|why| E::custom(format_args!(".{key}: {why}")))?;
+                (header.width, header.height, header.channels)
+            }
+            ImageEncoding::Raw(pixel) => {
+                let Some(shape) = self.shape else {
+                    return Err(E::custom(format_args!(
+                        "raw pixels ({key}) need \"shape\": [height, width] or [height, width, channels]"
+                    )));
+                };
+                let (height, width, channels) = match shape[..] {
+                    [h, w] => (h, w, 1),
+                    [h, w, c] => (h, w, c),
+                    _ => {
+                        return Err(E::custom(format_args!(
+                            ".shape: expected [height, width] or [height, width, channels], got {} numbers",
+                            shape.len()
+                        )));
+                    }
+                };
+                let allowed: &[u64] = match pixel {
+                    PixelType::U8 => &[1, 3, 4],
+                    PixelType::U16 | PixelType::F32 => &[1],
+                };
+                if !allowed.contains(&channels) {
+                    return Err(E::custom(format_args!(
+                        ".shape: {channels} channels of {key} (expected {})",
+                        if allowed.len() == 1 {
+                            "1: mono".to_owned()
+                        } else {
+                            "1, 3 or 4: mono, RGB or RGBA".to_owned()
+                        }
+                    )));
+                }
+                let (Ok(w32), Ok(h32)) = (u32::try_from(width), u32::try_from(height)) else {
+                    return Err(ctx.limit_error(format_args!(
+                        "an image of {width}×{height} pixels, more than --max-image-pixels ({})",
+                        ctx.limits.max_image_pixels
+                    )));
+                };
+                if width == 0 || height == 0 {
+                    return Err(E::custom(format_args!(
+                        ".shape: an image of {width}×{height} pixels"
+                    )));
+                }
+                // Checked against the limit before any product can overflow.
+                if width.saturating_mul(height) <= ctx.limits.max_image_pixels {
+                    let expected = width * height * channels * pixel.size() as u64;
+                    if bytes as u64 != expected {
+                        return Err(E::custom(format_args!(
+                            ".{key}: {bytes} bytes, but shape [{height}, {width}{}] of {key} needs {expected}",
+                            if shape.len() == 3 {
+                                format!(", {channels}")
+                            } else {
+                                String::new()
+                            }
+                        )));
+                    }
+                    if engine.check(b64.as_bytes()).is_err() {
+                        return Err(E::custom(format_args!(".{key}: invalid base64")));
+                    }
+                }
+                (w32, h32, channels as u8)
+            }
+        };
+        if width == 0 || height == 0 {
+            return Err(E::custom(format_args!(
+                ".{key}: an image of {width}×{height} pixels"
+            )));
+        }
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > ctx.limits.max_image_pixels {
+            return Err(ctx.limit_error(format_args!(
+                "an image of {width}×{height} pixels, more than --max-image-pixels ({})",
+                ctx.limits.max_image_pixels
+            )));
+        }
+        let raw_mono = matches!(encoding, ImageEncoding::Raw(_)) && channels == 1;
+        if (self.colormap.is_some() || self.range.is_some()) && !raw_mono {
+            return Err(E::custom(
+                "colormap and range are for one-channel raw pixels (shape [height, width])",
+            ));
+        }
+        Ok(Image {
+            encoding,
+            width,
+            height,
+            channels,
+            data,
+            bytes,
+            colormap: self.colormap,
+            range: self.range,
+        })
+    }
 }
 
 /// `t`, `value` and `values` columns: a number, an array of numbers, or an encoded array.

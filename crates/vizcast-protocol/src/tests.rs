@@ -594,3 +594,190 @@ fn mutated<'a>(
         String::from_utf8(frame).ok().map(|text| (round, text))
     })
 }
+
+fn b64(bytes: &[u8]) -> String {
+    u8_base64(bytes)
+}
+
+fn image_of(m: &[Message]) -> &Image {
+    match &m[0].shape {
+        Some(Shape::Image(image)) => image,
+        other => panic!("not an image: {other:?}"),
+    }
+}
+
+#[test]
+fn encoded_images_give_their_size_and_the_place_of_their_base64() {
+    let jpeg = image::tests::jpeg(1920, 1080, 3);
+    let frame = format!(
+        r#"{{"stream":"cam/front","t":2.5,"image":{{"jpeg":"{}"}}}}"#,
+        b64(&jpeg)
+    );
+    let m = parse(&frame);
+    let image = image_of(&m);
+    assert_eq!(image.encoding, ImageEncoding::Jpeg);
+    assert_eq!((image.width, image.height, image.channels), (1920, 1080, 3));
+    assert_eq!(image.data_in(&frame), b64(&jpeg));
+    assert_eq!(image.bytes, jpeg.len());
+    assert_eq!(m[0].time, Time::At(2.5));
+    assert_eq!(m[0].shape.as_ref().unwrap().kind(), Kind::Image);
+
+    // In a batch, after a fast-path cloud, with spaces: the place is still the frame's.
+    let png = image::tests::png(64, 48, 6);
+    let cloud: Vec<String> = (0..40).map(|i| format!("[{i},0,0]")).collect();
+    let frame = format!(
+        r#"[{{"stream":"c","points":[{}]}}, {{ "stream" : "cam/png" , "image" : {{ "png" : "{}" }} }}]"#,
+        cloud.join(","),
+        b64(&png)
+    );
+    let m = parse(&frame);
+    let image = match &m[1].shape {
+        Some(Shape::Image(image)) => image,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((image.width, image.height, image.channels), (64, 48, 4));
+    assert_eq!(image.data_in(&frame), b64(&png));
+}
+
+#[test]
+fn raw_images_and_heatmaps() {
+    let pixels: Vec<f32> = (0..12).map(|i| i as f32).collect();
+    let frame = format!(
+        r#"{{"stream":"heat","image":{{"shape":[3,4],"f32":"{}","colormap":"turbo","range":[0,11]}}}}"#,
+        f32_base64(&pixels)
+    );
+    let m = parse(&frame);
+    let image = image_of(&m);
+    assert_eq!(image.encoding, ImageEncoding::Raw(PixelType::F32));
+    assert_eq!((image.width, image.height, image.channels), (4, 3, 1));
+    assert_eq!(image.colormap, Some(Colormap::Turbo));
+    assert_eq!(image.range, Some([0.0, 11.0]));
+    assert_eq!(image.bytes, 48);
+
+    let rgb = parse(&format!(
+        r#"{{"stream":"c","image":{{"shape":[2,2,3],"u8":"{}"}}}}"#,
+        b64(&[0; 12])
+    ));
+    assert_eq!(image_of(&rgb).channels, 3);
+    let depth = parse(&format!(
+        r#"{{"stream":"d","image":{{"u16":"{}","shape":[2,3]}}}}"#,
+        b64(&[0; 12])
+    ));
+    assert_eq!(
+        image_of(&depth).encoding,
+        ImageEncoding::Raw(PixelType::U16)
+    );
+    assert_eq!(image_of(&depth).colormap, None);
+}
+
+#[test]
+fn hostile_images_are_refused_with_the_reason() {
+    let jpeg = image::tests::jpeg(640, 480, 3);
+    let cut = &jpeg[..jpeg.len() - 2];
+    reject_with(
+        &format!(r#"{{"stream":"c","image":{{"jpeg":"{}"}}}}"#, b64(cut)),
+        "image.jpeg: a JPEG that does not end with its EOI marker",
+    );
+    let mut lying = image::tests::png(64, 64, 2);
+    lying[19] = 0x7f;
+    reject_with(
+        &format!(r#"{{"stream":"c","image":{{"png":"{}"}}}}"#, b64(&lying)),
+        "fails its CRC",
+    );
+    reject_with(
+        &format!(
+            r#"{{"stream":"c","image":{{"shape":[4,4],"u8":"{}"}}}}"#,
+            b64(&[0; 15])
+        ),
+        "image.u8: 15 bytes, but shape [4, 4] of u8 needs 16",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[0,4],"u8":""}}"#,
+        "an image of 4×0 pixels",
+    );
+    let huge = reject(r#"{"stream":"c","image":{"shape":[100000,100000],"u8":"AAAA"}}"#);
+    assert_eq!(huge.kind, FrameErrorKind::Limit);
+    assert!(
+        huge.message.contains("--max-image-pixels"),
+        "{}",
+        huge.message
+    );
+    let huge_jpeg = image::tests::jpeg(65535, 65535, 3);
+    let err = reject(&format!(
+        r#"{{"stream":"c","image":{{"jpeg":"{}"}}}}"#,
+        b64(&huge_jpeg)
+    ));
+    assert_eq!(err.kind, FrameErrorKind::Limit);
+    reject_with(
+        r#"{"stream":"c","image":{"jpeg":"not base64!"}}"#,
+        "image.jpeg: invalid base64",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,2],"u8":"A!A="}}"#,
+        "image.u8: invalid base64",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"gif":"R0lGODlh"}}"#,
+        "unknown field \"gif\" in an image",
+    );
+    reject_with(
+        &format!(r#"{{"stream":"c","image":{{"png":"{}"}}}}"#, b64(&jpeg)),
+        "image.png: not a PNG",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,1,3],"u16":"AAAAAAAA"}}"#,
+        "3 channels of u16 (expected 1: mono)",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,1],"u8":"AA==","colormap":"jet"}}"#,
+        "unknown colormap \"jet\"",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,1],"u8":"AA==","range":[1,1]}}"#,
+        "min < max",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,1,3],"u8":"AAAA","colormap":"gray"}}"#,
+        "colormap and range are for one-channel raw pixels",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,1]}}"#,
+        "an image needs its data",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,1],"u8":"AA==","f32":"AAAAAA=="}}"#,
+        "an image has one kind of data",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"u8":"AA=="}}"#,
+        "raw pixels (u8) need \"shape\"",
+    );
+    reject_with(
+        r#"{"stream":"c","image":{"shape":[1,1],"u8":"A\/=="}}"#,
+        "without JSON escapes",
+    );
+    reject_with(
+        r#"{"stream":"c","points":[[0,0,0]],"image":{"shape":[1,1],"u8":"AA=="}}"#,
+        "points and image cannot be combined",
+    );
+    reject_with(r#"{"stream":"c","image":"abc"}"#, "image");
+}
+
+#[test]
+fn the_pixel_limit_is_configurable() {
+    let limits = Limits {
+        max_image_pixels: 4,
+        ..Limits::default()
+    };
+    let ok = format!(
+        r#"{{"stream":"c","image":{{"shape":[2,2],"u8":"{}"}}}}"#,
+        b64(&[0; 4])
+    );
+    assert!(parse_frame(&ok, &limits).is_ok());
+    let over = format!(
+        r#"{{"stream":"c","image":{{"shape":[1,5],"u8":"{}"}}}}"#,
+        b64(&[0; 5])
+    );
+    let err = parse_frame(&over, &limits).unwrap_err();
+    assert_eq!(err.kind, FrameErrorKind::Limit);
+}

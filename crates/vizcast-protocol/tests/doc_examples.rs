@@ -68,7 +68,7 @@ fn the_schema_names_exactly_the_fields_the_parser_knows() {
     fields.sort_unstable();
     let mut known = vec![
         "stream", "t", "value", "values", "points", "line", "append", "colors", "color", "radius",
-        "width", "text", "level", "clear", "vizcast",
+        "width", "text", "level", "clear", "image", "vizcast",
     ];
     known.sort_unstable();
     assert_eq!(fields, known);

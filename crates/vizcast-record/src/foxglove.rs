@@ -48,6 +48,7 @@ fn limits() -> Limits {
         max_points: usize::MAX,
         max_stream_name_bytes: usize::MAX,
         max_fields: usize::MAX,
+        max_image_pixels: u64::MAX,
     }
 }
 
@@ -55,7 +56,7 @@ fn limits() -> Limits {
 /// not a valid frame. Stops at the first frame that cannot be read (the reason is returned).
 fn for_each_frame(
     recording: &Recording,
-    mut each: impl FnMut(Result<(&[Message], u64), String>) -> Result<(), RecordError>,
+    mut each: impl FnMut(Result<(&str, &[Message], u64), String>) -> Result<(), RecordError>,
 ) -> Result<Option<String>, RecordError> {
     let limits = limits();
     for frame in recording.frames_from(0)? {
@@ -64,7 +65,7 @@ fn for_each_frame(
             Err(err) => return Ok(Some(err.to_string())),
         };
         match parse_frame(&frame.text, &limits) {
-            Ok(messages) => each(Ok((&messages, frame.log_time)))?,
+            Ok(messages) => each(Ok((&frame.text, &messages, frame.log_time)))?,
             Err(err) => each(Err(err.to_string()))?,
         }
     }
@@ -75,7 +76,7 @@ fn for_each_frame(
 pub fn export_foxglove(recording: &Recording, out: &Path) -> Result<FoxgloveExport, RecordError> {
     let mut translator = Translator::new(TranslatorOptions::default());
     for_each_frame(recording, |frame| {
-        if let Ok((messages, _)) = frame {
+        if let Ok((_, messages, _)) = frame {
             translator.survey(messages);
         }
         Ok(())
@@ -109,7 +110,7 @@ pub fn export_foxglove(recording: &Recording, out: &Path) -> Result<FoxgloveExpo
     // Translator channel → MCAP channel, written with the first message of each.
     let mut channels: HashMap<ChannelId, u16> = HashMap::new();
     report.cut = for_each_frame(recording, |frame| {
-        let (messages, log_time) = match frame {
+        let (text, messages, log_time) = match frame {
             Ok(frame) => frame,
             Err(err) => {
                 report.invalid_frames += 1;
@@ -119,7 +120,7 @@ pub fn export_foxglove(recording: &Recording, out: &Path) -> Result<FoxgloveExpo
         };
         let sequence = report.frames as u32;
         report.frames += 1;
-        for message in translator.translate(messages, log_time) {
+        for message in translator.translate(text, messages, log_time) {
             let channel = match channels.get(&message.channel) {
                 Some(&id) => id,
                 None => {

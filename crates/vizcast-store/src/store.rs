@@ -285,7 +285,8 @@ impl Store {
                     self.events.truncate(self.config.max_events);
                     self.samples += 1;
                 }
-                Some(Shape::Clear) | None => {}
+                // Images reach the window in the next step (the desktop's image panel).
+                Some(Shape::Image(_) | Shape::Clear) | None => {}
             }
         }
         self.enforce_budget();
