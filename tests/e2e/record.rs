@@ -628,3 +628,111 @@ async fn an_exported_json_lines_file_replays_the_same_frames() {
     };
     assert!(status.contains(r#""replay":{"#), "{status}");
 }
+
+/// A disk that fills while recording (`RLIMIT_FSIZE` stands for it, with SIGXFSZ ignored so that
+/// the write fails with EFBIG, as on a full disk; no root needed): the recording stops loudly,
+/// viewers stay live, and the count is true: every frame accepted is either in the file or
+/// counted as not recorded, the frames of the chunk the failure cut included, and the count
+/// keeps growing in the status while frames keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_recording_loudly_and_counts_every_frame_not_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.mcap");
+    let vizcast = Vizcast::start_under(
+        r#"trap '' XFSZ; ulimit -f 1024; exec "$@""#,
+        &["--record", path.to_str().unwrap()],
+    )
+    .await;
+    // A viewer: hello, the recording's status, the join snapshot.
+    let mut viewer = Viewer::connect(&vizcast.ws_url("/ws"), &[]).await.unwrap();
+    while !viewer
+        .text()
+        .await
+        .starts_with(r#"{"vizcast":"snapshot_end""#)
+    {}
+    let mut producer = vizcast.producer().await;
+    // About 1.5 KB a frame that zstd cannot shrink much: the 1 MiB file fills within 1,000.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = || {
+        (0..1500)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect::<String>()
+    };
+    let mut sent = 0;
+    while vizcast.stats().await["recording"]["error"].is_null() {
+        let frames: Vec<String> = (0..100)
+            .map(|_| {
+                sent += 1;
+                format!(r#"{{"stream":"k","value":{sent},"noise":"{}"}}"#, noise())
+            })
+            .collect();
+        producer.send_all(&frames).await;
+        assert!(
+            sent < 20_000,
+            "the file never filled: {:#}",
+            vizcast.stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    vizcast.wait_for_log("recording stopped").await;
+    // Frames keep coming after the failure: each is counted, and viewers get them all.
+    let after: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"stream":"after","value":{i}}}"#))
+        .collect();
+    producer.send_all(&after).await;
+    sent += after.len();
+    let mut seen = 0;
+    while seen < after.len() {
+        let frame = viewer.text().await;
+        if frame.starts_with(r#"{"stream":"after""#) {
+            assert_eq!(frame, after[seen]);
+            seen += 1;
+        }
+    }
+    let stats = vizcast
+        .wait_for_stats("every frame accounted for", |s| {
+            let recording = &s["recording"];
+            s["ingest"]["frames"] == sent
+                && recording["messages"].as_u64().unwrap_or(0)
+                    + recording["unrecorded_frames"].as_u64().unwrap_or(0)
+                    == sent as u64
+        })
+        .await;
+    let written = stats["recording"]["messages"].as_u64().unwrap();
+    let unrecorded = stats["recording"]["unrecorded_frames"].as_u64().unwrap();
+    assert!(
+        unrecorded > after.len() as u64,
+        "the frames after the failure and those of the cut chunk: {stats:#}"
+    );
+    // And the file holds exactly what the status says was written.
+    let fixed = dir.path().join("fixed.mcap");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vizcast"))
+        .args([
+            "recover",
+            path.to_str().unwrap(),
+            "--output",
+            fixed.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let recovered = mcap::Summary::read(&std::fs::read(&fixed).unwrap())
+        .unwrap()
+        .expect("an index")
+        .stats
+        .unwrap()
+        .message_count;
+    assert_eq!(
+        recovered, written,
+        "the file holds what the status counts as written ({written} written, {unrecorded} not)"
+    );
+}

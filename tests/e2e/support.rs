@@ -47,8 +47,31 @@ impl Vizcast {
         Self::launch(args, false, adjust).await
     }
 
+    /// Like [`Vizcast::start`], run by a bash `script` that ends with `exec "$@"` (a limit set
+    /// with `ulimit`, a signal ignored with `trap`).
+    pub async fn start_under(script: &str, args: &[&str]) -> Self {
+        Self::launch_with(Some(script), args, true, |_| {}).await
+    }
+
     async fn launch(args: &[&str], headless: bool, adjust: impl FnOnce(&mut Command)) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_vizcast"));
+        Self::launch_with(None, args, headless, adjust).await
+    }
+
+    async fn launch_with(
+        script: Option<&str>,
+        args: &[&str],
+        headless: bool,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Self {
+        let binary = env!("CARGO_BIN_EXE_vizcast");
+        let mut command = match script {
+            Some(script) => {
+                let mut bash = Command::new("bash");
+                bash.args(["-c", script, "vizcast", binary]);
+                bash
+            }
+            None => Command::new(binary),
+        };
         // A subcommand (`replay FILE`) comes before the serving options.
         let (subcommand, args) = if args.first() == Some(&"replay") {
             args.split_at(2)

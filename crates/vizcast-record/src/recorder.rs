@@ -28,7 +28,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mcap::records::{MessageHeader, Metadata};
@@ -110,6 +110,9 @@ struct Gap {
     last_time: f64,
 }
 
+/// How often a recorder whose file failed tells the viewers its count of frames not recorded.
+const STATUS_AFTER_FAILURE: Duration = Duration::from_millis(250);
+
 /// Most frames, and bytes of them, the writer takes from the queue at once.
 const TAKE_FRAMES: usize = 1024;
 const TAKE_BYTES: usize = 4 << 20;
@@ -122,29 +125,62 @@ struct Sink {
     gaps: Mutex<Vec<Gap>>,
     unrecorded_frames: AtomicU64,
     unrecorded_bytes: AtomicU64,
+    /// Set when recording stops: a writer that failed stops reporting.
+    stopping: AtomicBool,
 }
 
 impl Sink {
     fn not_recorded(&self, frame: &Accepted) {
-        let bytes = frame.text.len() as u64;
-        self.unrecorded_frames.fetch_add(1, Ordering::Relaxed);
-        self.unrecorded_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.not_recorded_run(Gap {
+            first_seq: frame.seq,
+            last_seq: frame.seq,
+            frames: 1,
+            bytes: frame.text.len() as u64,
+            first_time: frame.received,
+            last_time: frame.received,
+        });
+    }
+
+    /// Counts a run of frames as not recorded, joining the last run when it follows it.
+    fn not_recorded_run(&self, run: Gap) {
+        self.unrecorded_frames
+            .fetch_add(run.frames, Ordering::Relaxed);
+        self.unrecorded_bytes
+            .fetch_add(run.bytes, Ordering::Relaxed);
         let mut gaps = self.gaps.lock();
         match gaps.last_mut() {
-            Some(gap) if gap.last_seq + 1 == frame.seq => {
+            Some(gap) if gap.last_seq + 1 == run.first_seq => {
+                gap.last_seq = run.last_seq;
+                gap.frames += run.frames;
+                gap.bytes += run.bytes;
+                gap.last_time = run.last_time;
+            }
+            _ => gaps.push(run),
+        }
+    }
+}
+
+impl Gap {
+    /// The frames written since the file was last flushed to the disk, extended by `frame`.
+    fn extend(run: &mut Option<Self>, frame: &Accepted) {
+        let bytes = frame.text.len() as u64;
+        match run {
+            Some(gap) => {
                 gap.last_seq = frame.seq;
                 gap.frames += 1;
                 gap.bytes += bytes;
                 gap.last_time = frame.received;
             }
-            _ => gaps.push(Gap {
-                first_seq: frame.seq,
-                last_seq: frame.seq,
-                frames: 1,
-                bytes,
-                first_time: frame.received,
-                last_time: frame.received,
-            }),
+            None => {
+                *run = Some(Self {
+                    first_seq: frame.seq,
+                    last_seq: frame.seq,
+                    frames: 1,
+                    bytes,
+                    first_time: frame.received,
+                    last_time: frame.received,
+                });
+            }
         }
     }
 }
@@ -201,6 +237,7 @@ impl Recorder {
             gaps: Mutex::new(Vec::new()),
             unrecorded_frames: AtomicU64::new(0),
             unrecorded_bytes: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
         });
         let mut thread_state = WriterThread {
             writer,
@@ -212,6 +249,8 @@ impl Recorder {
             options,
             started: Instant::now(),
             summary: RecordingSummary::default(),
+            unflushed: None,
+            unflushed_messages: 0,
         };
         thread_state.begin()?;
         thread_state.publish(None);
@@ -244,15 +283,20 @@ impl Recorder {
     fn stop(&mut self) -> Result<RecordingSummary, RecordError> {
         // Once removed, the hub offers nothing more (offers happen under the lock removal takes).
         self.hub.remove_sink(&self.sink_handle);
-        // The writer writes what is queued, then sees the queue closed and finishes.
+        // The writer writes what is queued, then sees the queue closed and finishes (a writer
+        // that failed sees `stopping`).
+        self.sink.stopping.store(true, Ordering::Relaxed);
         self.sink.queue.close();
         match self.thread.take() {
-            Some(thread) => thread.join().unwrap_or_else(|_| {
-                Err(RecordError::format(
-                    &self.path,
-                    "the recorder thread panicked",
-                ))
-            }),
+            Some(thread) => {
+                thread.thread().unpark();
+                thread.join().unwrap_or_else(|_| {
+                    Err(RecordError::format(
+                        &self.path,
+                        "the recorder thread panicked",
+                    ))
+                })
+            }
             None => Ok(RecordingSummary::default()),
         }
     }
@@ -279,6 +323,11 @@ struct WriterThread {
     options: RecorderOptions,
     started: Instant,
     summary: RecordingSummary,
+    /// The frames written since the file was last flushed: a failure loses them with the chunk
+    /// they are in, so they are counted as not recorded then.
+    unflushed: Option<Gap>,
+    /// The messages of those frames.
+    unflushed_messages: u64,
 }
 
 impl WriterThread {
@@ -303,12 +352,12 @@ impl WriterThread {
 
     fn run(mut self) -> Result<RecordingSummary, RecordError> {
         if let Err(err) = self.write_all() {
-            // Loud, and nothing is silently lost: everything still queued or offered later is
-            // counted as not recorded.
+            // Loud, and nothing is silently lost: the frames of the chunk the failure cut, and
+            // everything still queued or offered later, are counted as not recorded.
             let queue = &self.sink.queue;
             queue.close();
             tracing::error!(
-                "recording stopped: {err}; the file holds what was written before (replay it, or run `vizcast recover` on it)"
+                "recording stopped: {err}; the file holds what was flushed before (replay it, or run `vizcast recover` on it); every frame from here on is counted as not recorded"
             );
             let mut rest = Vec::new();
             while let Taken::Items(_) =
@@ -318,13 +367,37 @@ impl WriterThread {
                     self.sink.not_recorded(&frame);
                 }
             }
+            // Until the recording is stopped, the hub still offers frames (each refused by the
+            // closed queue and counted): keep the status true to the count.
+            let error = err.to_string();
+            let mut told = u64::MAX;
+            while !self.sink.stopping.load(Ordering::Relaxed) {
+                let count = self.sink.unrecorded_frames.load(Ordering::Relaxed);
+                if count != told {
+                    self.publish(Some(error.clone()));
+                    told = count;
+                }
+                std::thread::park_timeout(STATUS_AFTER_FAILURE);
+            }
+            self.summary.unrecorded_frames = self.sink.unrecorded_frames.load(Ordering::Relaxed);
+            self.summary.unrecorded_bytes = self.sink.unrecorded_bytes.load(Ordering::Relaxed);
+            return Err(err);
+        }
+        let path = self.path.clone();
+        let ended = self.write_gaps().and_then(|()| {
+            self.writer
+                .finish()
+                .map_err(|e| RecordError::mcap(&path, e))
+        });
+        if let Err(err) = ended {
+            // The last chunk never reached the disk.
+            self.lost_unflushed();
+            self.summary.unrecorded_frames = self.sink.unrecorded_frames.load(Ordering::Relaxed);
+            self.summary.unrecorded_bytes = self.sink.unrecorded_bytes.load(Ordering::Relaxed);
+            tracing::error!("recording: could not finish the file: {err}");
             self.publish(Some(err.to_string()));
             return Err(err);
         }
-        self.write_gaps()?;
-        self.writer
-            .finish()
-            .map_err(|e| RecordError::mcap(&self.path, e))?;
         let mut file = self.writer.into_inner();
         file.flush().map_err(|e| RecordError::io(&self.path, e))?;
         self.size_probe.sync_all().ok();
@@ -358,12 +431,16 @@ impl WriterThread {
                     let mut frames = batch.drain(..);
                     while let Some(frame) = frames.next() {
                         if let Err(err) = self.write_frame(&frame) {
-                            // This frame and the rest of the batch are not in the file.
+                            // The frames since the last flush went down with their chunk;
+                            // this frame and the rest of the batch are not in the file either.
+                            self.lost_unflushed();
                             for frame in std::iter::once(frame).chain(frames) {
                                 self.sink.not_recorded(&frame);
                             }
                             return Err(err);
                         }
+                        Gap::extend(&mut self.unflushed, &frame);
+                        self.unflushed_messages += frame.messages.len() as u64;
                     }
                     dirty = true;
                 }
@@ -374,9 +451,12 @@ impl WriterThread {
             let now = Instant::now();
             if now >= next_flush {
                 if dirty {
-                    self.writer
-                        .flush()
-                        .map_err(|e| RecordError::mcap(&self.path, e))?;
+                    if let Err(err) = self.writer.flush() {
+                        self.lost_unflushed();
+                        return Err(RecordError::mcap(&self.path, err));
+                    }
+                    self.unflushed = None;
+                    self.unflushed_messages = 0;
                     dirty = false;
                 }
                 self.write_gaps()?;
@@ -386,6 +466,19 @@ impl WriterThread {
                 self.publish(None);
                 next_status = now + Duration::from_secs(1);
             }
+        }
+    }
+
+    /// The frames written since the last flush are not in the file after all (their chunk was
+    /// never completed on the disk): they are not recorded, and no longer count as written.
+    fn lost_unflushed(&mut self) {
+        if let Some(run) = self.unflushed.take() {
+            self.summary.frames = self.summary.frames.saturating_sub(run.frames);
+            self.summary.messages = self
+                .summary
+                .messages
+                .saturating_sub(std::mem::take(&mut self.unflushed_messages));
+            self.sink.not_recorded_run(run);
         }
     }
 
@@ -503,6 +596,7 @@ mod tests {
             gaps: Mutex::new(Vec::new()),
             unrecorded_frames: AtomicU64::new(0),
             unrecorded_bytes: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
         };
         for seq in 1..=10 {
             let frame = Accepted::new(seq, 0.0, Utf8Bytes::from(text.as_str()), messages.clone());
