@@ -59,11 +59,12 @@ export interface ConnectionStatus {
   /** Subscriptions sent on this page (all connections). */
   subscriptionsSent: number;
   /**
-   * While the hub thins this link's 3D (a `conflated` message within the last CONFLATED_SHOWN_MS):
-   * the cloud/line frames per second this page actually received of the streams it named (the
-   * slowest of them), over the last RATE_WINDOW_MS. Null otherwise.
+   * While the hub thins this link's 3D or images (a `conflated` message within the last
+   * CONFLATED_SHOWN_MS): the cloud/line/image frames per second this page actually received of the
+   * streams it named (the slowest of them), over the last RATE_WINDOW_MS, and what they carry
+   * ("3D", "images" or "3D and images"). Null otherwise.
    */
-  thinned: { fps: number; streams: string[] } | null;
+  thinned: { fps: number; streams: string[]; what: string } | null;
   /** Cloud/line frames the hub skipped for this viewer, in all (its last `conflated`). */
   conflatedFrames: number;
 }
@@ -123,7 +124,7 @@ export class Connection {
   private serial = 0;
   /** The store's visibility and structure when the subscription was last computed. */
   private computedAt = "";
-  /** Per 3D stream: when live cloud/line frames of it arrived (ms, performance.now()). */
+  /** Per 3D or image stream: when live cloud/line/image frames of it arrived (ms, performance.now()). */
   private received3d = new Map<string, { times: number[]; serial: number }>();
   /** Streams named by the last `conflated`, and when it came (ms, performance.now()). */
   private conflated: { streams: string[]; at: number } | null = null;
@@ -182,7 +183,7 @@ export class Connection {
     return this.status.subscription.filter((p) => p.startsWith("!")).map((p) => p.slice(1));
   }
 
-  /** Cloud/line frames received per second of `stream`, over the last RATE_WINDOW_MS. */
+  /** Cloud/line/image frames received per second of `stream`, over the last RATE_WINDOW_MS. */
   private rate3d(stream: string, now: number): number {
     const times = this.received3d.get(stream)?.times;
     if (!times) return 0;
@@ -198,7 +199,9 @@ export class Connection {
       this.status.thinned = null;
     } else {
       const rates = this.conflated.streams.map((s) => this.rate3d(s, now));
-      this.status.thinned = { fps: rates.length > 0 ? Math.min(...rates) : 0, streams: this.conflated.streams };
+      const images = this.conflated.streams.filter((s) => this.store.images.has(s)).length;
+      const what = images === 0 ? "3D" : images === this.conflated.streams.length ? "images" : "3D and images";
+      this.status.thinned = { fps: rates.length > 0 ? Math.min(...rates) : 0, streams: this.conflated.streams, what };
     }
     // Forget streams that have gone quiet.
     for (const [stream, { times }] of this.received3d) {
@@ -267,7 +270,7 @@ export class Connection {
     for (const update of updates) {
       this.store.apply(update);
       times.push(update.t);
-      if ((update.points || update.line) && !this.inSnapshot) {
+      if ((update.points || update.line || update.image) && !this.inSnapshot) {
         let arrived = this.received3d.get(update.stream);
         if (!arrived) this.received3d.set(update.stream, (arrived = { times: [], serial: 0 }));
         // A frame counts once per stream (a batch of appends is one frame).

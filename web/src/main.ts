@@ -5,6 +5,7 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 
 import { Connection, nowSeconds } from "./connection";
+import { ImagePanel } from "./images";
 import { Plots, type View } from "./plots";
 import { Scene3D, webglProblem } from "./scene";
 import { Store } from "./store";
@@ -30,6 +31,7 @@ const tree = new StreamTree(byId("tree"), store, () => {
   connection.visibilityChanged();
 });
 const events = new EventLog(byId("events"), store);
+const images = new ImagePanel(byId("images"), store);
 
 let scene: Scene3D | null = null;
 const problem = webglProblem();
@@ -54,7 +56,7 @@ const metrics = {
   onFrame: [] as number[],
   recording: params.has("metrics"),
   /** Milliseconds spent in each part of the work, in all. */
-  spent: { messages: 0, plots: 0, scene: 0, tree: 0, events: 0 },
+  spent: { messages: 0, plots: 0, scene: 0, images: 0, tree: 0, events: 0 },
 };
 /** Runs `work`, adding its duration to `metrics.spent[part]`. */
 function timed(part: keyof typeof metrics.spent, work: () => void): void {
@@ -116,6 +118,7 @@ function frame(): void {
   if (delays.length > 2000) delays.splice(0, delays.length - 2000);
   timed("plots", () => plots.update());
   timed("scene", () => scene?.update());
+  timed("images", () => images.update());
   // Not mid-snapshot: a reset restates the streams one frame at a time, and rows rebuilt from a
   // partial list would be rebuilt again at its end (a click on a row in between would be lost).
   if (connection.status.state !== "snapshot") timed("tree", () => tree.update());
@@ -152,4 +155,8 @@ requestAnimationFrame(frame);
   handlingMs: () => connection.handlingMs,
   renders3d: () => scene?.renders ?? 0,
   webgl: scene !== null,
+  /** Per image stream: size, format, received / decoded / drawn counts, serials, age, renderer, error. */
+  images: () => images.stats(),
+  /** How heatmaps are drawn: "webgl2", "canvas2d" (without WebGL2), null before the first. */
+  heatmapRenderer: () => images.heatmapRenderer(),
 };

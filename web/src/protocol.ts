@@ -1,6 +1,7 @@
 // Decoding the hub's frames: the JSON a producer sent (already validated by the hub) and the hub's
 // own control messages. Mirrors docs/protocol.md: values and other numeric fields are flattened to
-// `stream/path`, arrays may be `{"f32" | "f64" | "u8": "<base64>"}`.
+// `stream/path`, arrays may be `{"f32" | "f64" | "u8": "<base64>"}`. Images keep their base64 text:
+// they are decoded only if drawn (images.ts).
 
 /** A hub control message: the first key of every one is "vizcast". */
 export interface Control {
@@ -29,11 +30,42 @@ export interface Update {
   line?: { positions: Float32Array; append: boolean; color?: [number, number, number]; colors?: Uint8Array };
   text?: { text: string; level: string };
   clear?: boolean;
+  /** An image, kept as base64 text: decoded only if it is drawn (a newer one often replaces it first). */
+  image?: ImageUpdate;
+}
+
+/** How an image's pixels are given: an encoded file, or raw little-endian pixels. */
+export type ImageFormat = "jpeg" | "png" | "u8" | "u16" | "f32";
+const IMAGE_FORMATS: readonly ImageFormat[] = ["jpeg", "png", "u8", "u16", "f32"];
+
+/** The colormaps of one-channel raw pixels. */
+export type ColormapName = "gray" | "viridis" | "turbo";
+export const COLORMAP_NAMES: readonly ColormapName[] = ["gray", "viridis", "turbo"];
+
+/** An image message's payload (docs/protocol.md, crates/vizcast-protocol/src/image.rs). */
+export interface ImageUpdate {
+  format: ImageFormat;
+  /** The base64 text as it came. */
+  data: string;
+  /** Raw pixels: from `shape`. Encoded images say their size in their file: 0 until decoded. */
+  width: number;
+  height: number;
+  /** Raw pixels: 1 (mono), 3 (RGB) or 4 (RGBA); encoded images: 0. */
+  channels: number;
+  /** One-channel raw pixels only; gray when absent. */
+  colormap?: ColormapName;
+  /** The values at the colormap's ends; the data's finite min/max when absent. */
+  range?: [number, number];
+  /**
+   * Why it cannot be shown. The hub validates every image, so this is a bug or a newer protocol;
+   * the panel says so instead of drawing.
+   */
+  error?: string;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-const KNOWN = new Set(["stream", "t", "value", "values", "points", "colors", "color", "radius", "line", "append", "width", "text", "level", "clear"]);
+const KNOWN = new Set(["stream", "t", "value", "values", "points", "colors", "color", "radius", "line", "append", "width", "text", "level", "clear", "image"]);
 
 /** Bytes of a base64 string. */
 export function base64Bytes(b64: string): Uint8Array {
@@ -151,6 +183,52 @@ function flattenValues(prefix: string, value: Json, t: number | number[] | Float
   }
 }
 
+function isObject(value: Json | undefined): value is { [key: string]: Json } {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** Raw pixels' `shape`: [height, width] or [height, width, channels], checked for the format. */
+function imageShape(format: ImageFormat, shape: Json | undefined): [number, number, number] | string {
+  if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || !shape.every((n) => Number.isSafeInteger(n) && (n as number) > 0)) {
+    return "raw pixels need \"shape\": [height, width] or [height, width, channels]";
+  }
+  const [height, width, channels = 1] = shape as number[];
+  const allowed = format === "u8" ? [1, 3, 4] : [1];
+  if (!allowed.includes(channels)) return `${channels} channels of ${format} (expected ${format === "u8" ? "1, 3 or 4" : "1"})`;
+  return [height, width, channels];
+}
+
+/** The `image` object of a message. Anything the viewer cannot show comes back with `error` set. */
+export function decodeImage(value: Json): ImageUpdate {
+  const image: ImageUpdate = { format: "u8", data: "", width: 0, height: 0, channels: 0 };
+  if (!isObject(value)) return { ...image, error: "the image is not an object" };
+  const formats = IMAGE_FORMATS.filter((f) => typeof value[f] === "string");
+  if (formats.length !== 1) return { ...image, error: "an image needs one of jpeg, png, u8, u16 or f32 (base64 text)" };
+  image.format = formats[0];
+  image.data = value[image.format] as string;
+  const raw = image.format !== "jpeg" && image.format !== "png";
+  if (raw) {
+    const shape = imageShape(image.format, value.shape);
+    if (typeof shape === "string") return { ...image, error: shape };
+    [image.height, image.width, image.channels] = shape;
+  }
+  if (value.colormap !== undefined) {
+    const name = COLORMAP_NAMES.find((c) => c === value.colormap);
+    if (!name) return { ...image, error: `unknown colormap ${JSON.stringify(value.colormap)}` };
+    image.colormap = name;
+  }
+  if (value.range !== undefined) {
+    const range = value.range;
+    const valid = Array.isArray(range) && range.length === 2 && range.every((n) => typeof n === "number" && Number.isFinite(n)) && (range[0] as number) < (range[1] as number);
+    if (!valid) return { ...image, error: "range must be [min, max] with min < max" };
+    image.range = [range[0] as number, range[1] as number];
+  }
+  if ((image.colormap || image.range) && !(raw && image.channels === 1)) {
+    return { ...image, error: "colormap and range are for one-channel raw pixels" };
+  }
+  return image;
+}
+
 /** Decodes one message object. `now` is the receive time, in seconds. */
 export function decodeMessage(m: { [key: string]: Json }, now: number): Update | null {
   const stream = m.stream;
@@ -186,6 +264,7 @@ export function decodeMessage(m: { [key: string]: Json }, now: number): Update |
   }
   if (typeof m.text === "string") update.text = { text: m.text, level: typeof m.level === "string" ? m.level : "info" };
   if (m.clear === true) update.clear = true;
+  if (m.image !== undefined) update.image = decodeImage(m.image);
   return update;
 }
 

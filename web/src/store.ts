@@ -1,8 +1,10 @@
-// The viewer's data: scalar series, the latest point cloud and line of each 3D stream, text events.
-// Every buffer is bounded: series keep at most `seriesCapacity()` samples (oldest quarter dropped
-// at the limit), lines at most MAX_LINE_VERTICES, the event log MAX_EVENTS.
+// The viewer's data: scalar series, the latest point cloud and line of each 3D stream, the latest
+// image of each image stream, text events. Every buffer is bounded: series keep at most
+// `seriesCapacity()` samples (oldest quarter dropped at the limit), lines at most
+// MAX_LINE_VERTICES, the event log MAX_EVENTS, images only the latest of each stream (as the base64
+// text that came, at most one frame's bytes each; streams are bounded by the hub's --max-streams).
 
-import type { Update } from "./protocol";
+import type { ImageUpdate, Update } from "./protocol";
 
 /** Samples kept over all series together. */
 const SAMPLE_BUDGET = 4_000_000;
@@ -157,12 +159,27 @@ export class Polyline {
   }
 }
 
+/** The latest image of a stream, as it came (decoded only when drawn). */
+export interface StoredImage {
+  readonly image: ImageUpdate;
+  /** The message's time (seconds). */
+  readonly t: number;
+  /** When it arrived (ms, performance.now()). */
+  readonly arrivedAt: number;
+  /** Unique over all images this store held: a new image, even after a clear, has a new serial. */
+  readonly serial: number;
+  /** Images of this stream received since it was last cleared, this one included. */
+  readonly count: number;
+  visible: boolean;
+}
+
 /** What the messages of one stream have carried: the subscription excludes a stream only when all of it is hidden. */
 export interface Origin {
   /** Series flattened from its messages (its own `value`, `values`, other fields). */
   series: Set<string>;
   cloud: boolean;
   line: boolean;
+  image: boolean;
   /** Text events cannot be hidden: a stream that sends them is never excluded. */
   text: boolean;
 }
@@ -196,6 +213,7 @@ export class Store {
   readonly series = new Map<string, Series>();
   readonly clouds = new Map<string, Cloud>();
   readonly lines = new Map<string, Polyline>();
+  readonly images = new Map<string, StoredImage>();
   readonly events: TextEvent[] = [];
   /** Names of everything, for the stream list. */
   readonly kinds = new Map<string, Set<string>>();
@@ -204,9 +222,13 @@ export class Store {
   /** Bumped on any data change. */
   dataVersion = 0;
   eventsVersion = 0;
+  /** Bumped whenever a stream gains or loses its image (not when an image replaces another). */
+  imageSetVersion = 0;
+  /** The serial of the newest image. */
+  private imageSerial = 0;
   /** Latest time of any data (seconds). */
   latestT = -Infinity;
-  /** Names the user hid (series, clouds, lines); kept over resets, so a replay's loop keeps them hidden. */
+  /** Names the user hid (series, clouds, lines, images); kept over resets, so a replay's loop keeps them hidden. */
   readonly hidden = new Set<string>();
   /** Bumped whenever `hidden` changes. */
   visibilityVersion = 0;
@@ -293,6 +315,10 @@ export class Store {
       if (update.line.append) line.append(update.line.positions, update.line.colors, update.line.color);
       else line.set(update.line.positions, update.line.colors, update.line.color);
     }
+    if (update.image) {
+      this.applyImage(update.stream, update.t, update.image);
+      origin.image = true;
+    }
     if (update.text) {
       this.events.unshift({ t: update.t, stream: update.stream, text: update.text.text, level: update.text.level });
       if (this.events.length > MAX_EVENTS) this.events.length = MAX_EVENTS;
@@ -302,10 +328,25 @@ export class Store {
     }
   }
 
+  /** An image replaces the stream's previous one. */
+  private applyImage(stream: string, t: number, image: ImageUpdate): void {
+    const previous = this.images.get(stream);
+    if (!previous) this.imageSetVersion++;
+    this.images.set(stream, {
+      image,
+      t,
+      arrivedAt: performance.now(),
+      serial: ++this.imageSerial,
+      count: (previous?.count ?? 0) + 1,
+      visible: !this.hidden.has(stream),
+    });
+    this.kind(stream, "image");
+  }
+
   private originOf(stream: string): Origin {
     let origin = this.origins.get(stream);
     if (!origin) {
-      origin = { series: new Set(), cloud: false, line: false, text: false };
+      origin = { series: new Set(), cloud: false, line: false, image: false, text: false };
       this.origins.set(stream, origin);
     }
     return origin;
@@ -321,6 +362,11 @@ export class Store {
       this.cutoffs?.delete(s);
     }
     for (const name of [...this.clouds.keys()]) if (below(name)) this.clouds.delete(name);
+    for (const name of [...this.images.keys()]) {
+      if (!below(name)) continue;
+      this.images.delete(name);
+      this.imageSetVersion++;
+    }
     for (const [name, line] of this.lines) if (below(name)) line.set(new Float32Array(0));
     this.structureVersion++;
   }
@@ -338,6 +384,8 @@ export class Store {
     this.series.clear();
     this.clouds.clear();
     this.lines.clear();
+    if (this.images.size > 0) this.imageSetVersion++;
+    this.images.clear();
     this.events.length = 0;
     this.kinds.clear();
     this.origins.clear();
@@ -347,6 +395,7 @@ export class Store {
       for (const name of origin.series) this.kind(name, "scalar");
       if (origin.cloud) this.kind(stream, "points");
       if (origin.line) this.kind(stream, "line");
+      if (origin.image) this.kind(stream, "image");
     }
     this.latestT = -Infinity;
     this.structureVersion++;
@@ -376,7 +425,7 @@ export class Store {
     this.cutoffs = null;
   }
 
-  /** Visibility of a name in the stream list (series, cloud or line). */
+  /** Visibility of a name in the stream list (series, cloud, line or image). */
   setVisible(name: string, visible: boolean): void {
     if (visible !== !this.hidden.has(name)) {
       if (visible) this.hidden.delete(name);
@@ -389,6 +438,8 @@ export class Store {
     if (c) c.visible = visible;
     const l = this.lines.get(name);
     if (l) l.visible = visible;
+    const image = this.images.get(name);
+    if (image) image.visible = visible;
     this.dataVersion++;
     this.structureVersion++;
   }
@@ -400,15 +451,16 @@ export class Store {
   /** Whether everything the messages of `stream` carried is hidden (and there was something). */
   private allHidden(stream: string, origin: Origin): boolean {
     if (origin.text) return false;
-    if (!origin.cloud && !origin.line && origin.series.size === 0) return false;
-    if ((origin.cloud || origin.line) && !this.hidden.has(stream)) return false;
+    const shaped = origin.cloud || origin.line || origin.image;
+    if (!shaped && origin.series.size === 0) return false;
+    if (shaped && !this.hidden.has(stream)) return false;
     for (const name of origin.series) if (!this.hidden.has(name)) return false;
     return true;
   }
 
   /**
-   * The message streams this viewer need not receive: those all of whose series, clouds and lines
-   * are hidden, with no stream below them that shows anything (an exclusion `!name` also excludes
+   * The message streams this viewer need not receive: those all of whose series, clouds, lines and
+   * images are hidden, with no stream below them that shows anything (an exclusion `!name` also excludes
    * the streams below `name`). Only the topmost of them, sorted. A stream that carries a visible
    * series (`imu`, whose `values` flatten to `imu/ax` and `imu/ay`) is never excluded.
    */

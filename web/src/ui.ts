@@ -10,7 +10,7 @@ const MAX_ROWS = 1500;
 /** Most events the log shows. */
 const MAX_EVENT_ROWS = 60;
 
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+export function element<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (className) e.className = className;
   if (text !== undefined) e.textContent = text;
@@ -18,7 +18,7 @@ function element<K extends keyof HTMLElementTagNameMap>(tag: K, className?: stri
 }
 
 /** `s2` before `s10`. */
-const naturalOrder = new Intl.Collator(undefined, { numeric: true }).compare;
+export const naturalOrder = new Intl.Collator(undefined, { numeric: true }).compare;
 
 function formatValue(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return "";
@@ -174,9 +174,9 @@ export function renderStatus(target: HTMLElement, status: ConnectionStatus, dela
   }
   const parts = [state];
   if (status.thinned && status.state === "live") {
-    // The hub skips clouds and lines that newer ones replaced: this link carries fewer of them.
+    // The hub skips clouds, lines and images that newer ones replaced: this link carries fewer of them.
     const fps = status.thinned.fps;
-    parts.push(`3D thinned to ${fps < 10 ? fps.toFixed(1).replace(/\.0$/, "") : Math.round(fps)} fps for this link`);
+    parts.push(`${status.thinned.what} thinned to ${fps < 10 ? fps.toFixed(1).replace(/\.0$/, "") : Math.round(fps)} fps for this link`);
     if (cls === "live") cls = "thinned" as typeof cls;
   }
   parts.push(`${status.messagesPerSecond} msg/s`);

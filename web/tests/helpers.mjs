@@ -6,6 +6,7 @@ import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { deflateSync } from "node:zlib";
 
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
@@ -156,3 +157,69 @@ export function now() {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** CRC-32 of PNG chunks. */
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function pngChunk(type, body) {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(body.length, 0);
+  head.write(type, 4, "latin1");
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
+  return Buffer.concat([head, body, crc]);
+}
+
+/**
+ * An RGBA PNG of `width`×`height` from `rgba` (bytes, row by row), made with node:zlib alone.
+ * `idat` replaces the compressed pixels (with a correct CRC): a PNG whose structure is sound but
+ * whose pixels cannot be decoded.
+ */
+export function encodePng(width, height, rgba, { idat } = {}) {
+  const stride = width * 4;
+  const raw = Buffer.alloc((stride + 1) * height);
+  for (let y = 0; y < height; y++) Buffer.from(rgba.buffer, rgba.byteOffset + y * stride, stride).copy(raw, y * (stride + 1) + 1);
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 6, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", header),
+    pngChunk("IDAT", idat ?? deflateSync(raw)),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+/** RGBA values ([r, g, b, a]) of image pixels ([x, y]) of the image card of `stream`, read from its canvas. */
+export function imagePixels(page, stream, points) {
+  return page.evaluate(([name, at]) => {
+    const card = [...document.querySelectorAll(".image-card")].find((c) => c.dataset.stream === name);
+    const canvas = card?.querySelector("canvas.image-canvas");
+    if (!canvas) throw new Error(`no image card for ${name}`);
+    const g = canvas.getContext("2d");
+    return at.map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data));
+  }, [stream, points]);
+}
+
+/** Waits until the newest image of `stream` is drawn (and at least `received` of them came). */
+export async function waitImageDrawn(page, stream, received = 1, timeout = 20_000) {
+  await waitInPage(
+    page,
+    ([name, n]) => {
+      const s = window.vizcast.images()[name];
+      return s && s.received >= n && s.drawn > 0 && s.drawnSerial === s.serial;
+    },
+    [stream, received],
+    timeout,
+  );
+  return page.evaluate((name) => window.vizcast.images()[name], stream);
+}
