@@ -11,7 +11,7 @@ use vizcast_protocol::{Colors, Limits, Shape, Time, f32_base64, parse_frame, u8_
 use crate::support::Vizcast;
 
 /// The demo's message streams, and the schema each becomes.
-const DEMO: [(&str, &str); 8] = [
+const DEMO: [(&str, &str); 10] = [
     ("/demo/signal/sine", "vizcast.Scalars/demo/signal/sine"),
     ("/demo/signal/noise", "vizcast.Scalars/demo/signal/noise"),
     ("/demo/control", "vizcast.Scalars/demo/control"),
@@ -20,6 +20,8 @@ const DEMO: [(&str, &str); 8] = [
     ("/demo/cloud", "foxglove.PointCloud"),
     ("/demo/trajectory", "foxglove.SceneUpdate"),
     ("/demo/events", "foxglove.Log"),
+    ("/demo/camera", "foxglove.CompressedImage"),
+    ("/demo/heatmap", "foxglove.RawImage"),
 ];
 
 /// What the export of `recording` should hold, by rules stated independently of the translator:
@@ -70,8 +72,29 @@ async fn a_demo_recording_exports_in_foxgloves_schemas_that_an_independent_reade
     let recording = dir.path().join("demo.mcap");
     let export = dir.path().join("demo.foxglove.mcap");
     let mut vizcast = Vizcast::start(&["--demo", "--record", recording.to_str().unwrap()]).await;
-    // A few seconds: every stream, two events (one every 2.5 s), a growing trajectory.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Until every stream is there (the camera starts once its loop is encoded), with two events
+    // (one every 2.5 s) and a growing trajectory.
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    loop {
+        let (_, body) = vizcast.get("/api/streams", &[]).await;
+        let streams: Value = serde_json::from_str(&body).unwrap();
+        let messages = |name: &str| {
+            streams
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .and_then(|s| s["messages"].as_u64())
+        };
+        if messages("demo/events") >= Some(2) && messages("demo/camera") >= Some(2) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo: {streams}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         vizcast.stop().await,
         "vizcast exits cleanly after recording"

@@ -247,6 +247,8 @@ async fn a_recording_of_the_demo_opens_in_lichtblick_and_foxglove_channel_by_cha
         "demo/cloud",
         "demo/trajectory",
         "demo/events",
+        "demo/camera",
+        "demo/heatmap",
     ];
     // ...and the hub's name for one series of each (`values` and other fields are flattened).
     let series = |stream: &str| match stream {
@@ -283,7 +285,7 @@ async fn a_recording_of_the_demo_opens_in_lichtblick_and_foxglove_channel_by_cha
     }
     assert_eq!(
         kinds,
-        BTreeSet::from(["line", "points", "scalar", "text"].map(str::to_owned)),
+        BTreeSet::from(["image", "line", "points", "scalar", "text"].map(str::to_owned)),
         "every kind the demo sends"
     );
     // The protocol's schema is named in the file's metadata instead.

@@ -7,11 +7,13 @@ Checks, and exits non-zero with the reason when one fails:
 - every chunk's CRC (the seeking reader) and the data section's CRC (a second, linear pass), which
   yields the same messages;
 - every channel has message encoding `json` and a `jsonschema` schema named `foxglove.PointCloud`,
-  `foxglove.SceneUpdate`, `foxglove.Log` or `vizcast.Scalars/<stream>`, whose data is a JSON Schema
-  of an object titled with that name;
+  `foxglove.SceneUpdate`, `foxglove.Log`, `foxglove.CompressedImage`, `foxglove.RawImage` or
+  `vizcast.Scalars/<stream>`, whose data is a JSON Schema of an object titled with that name;
 - every message is JSON of an object shaped as its schema says: a cloud's `data` is whole points
   of `point_stride` bytes with x, y, z float32 fields; a scene update's entities hold line strips in
-  the `world` frame; a log's level is one of Foxglove's; a scalar sample has its `timestamp`;
+  the `world` frame; a log's level is one of Foxglove's; a compressed image is a whole JPEG or PNG
+  (its signature and end marker); a raw image's data is `step` × `height` bytes, a row `width`
+  pixels of its encoding; a scalar sample has its `timestamp`;
 - with --cloud (a JSON object: `topic`, `log_time`, `points` as base64 of little-endian float32
   x, y, z, and `colors` as base64 of r, g, b bytes or null): the cloud on that topic at that log
   time holds exactly those points (and colours, opaque), found through its `fields`.
@@ -33,7 +35,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from read_mcap import fail, import_mcap  # noqa: E402
 
-FOXGLOVE_SCHEMAS = {"foxglove.PointCloud", "foxglove.SceneUpdate", "foxglove.Log"}
+FOXGLOVE_SCHEMAS = {
+    "foxglove.PointCloud",
+    "foxglove.SceneUpdate",
+    "foxglove.Log",
+    "foxglove.CompressedImage",
+    "foxglove.RawImage",
+}
+# Bytes per pixel of the RawImage encodings vizcast writes.
+RAW_PIXEL_BYTES = {"mono8": 1, "rgb8": 3, "rgba8": 4, "mono16": 2, "32FC1": 4}
 SCALARS_PREFIX = "vizcast.Scalars/"
 # foxglove.NumericType
 UINT8, FLOAT32 = 1, 7
@@ -93,6 +103,21 @@ def check_message(schema, topic, body):
     elif schema == "foxglove.Log":
         if body["level"] not in range(6) or not isinstance(body["message"], str):
             fail(f"{topic}: not a log message: {body}")
+    elif schema == "foxglove.CompressedImage":
+        data = base64.b64decode(body["data"], validate=True)
+        whole = {
+            "jpeg": data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9",
+            "png": data[:8] == b"\x89PNG\r\n\x1a\n" and data[-8:-4] == b"IEND",
+        }
+        if not whole.get(body["format"]):
+            fail(f"{topic}: not a whole {body['format']!r} image")
+    elif schema == "foxglove.RawImage":
+        data = base64.b64decode(body["data"], validate=True)
+        pixel = RAW_PIXEL_BYTES.get(body["encoding"])
+        if pixel is None:
+            fail(f"{topic}: unexpected encoding {body['encoding']!r}")
+        if body["step"] != body["width"] * pixel or len(data) != body["step"] * body["height"]:
+            fail(f"{topic}: {len(data)} bytes for {body['width']}x{body['height']} {body['encoding']}, step {body['step']}")
     else:
         stamp = body.get("timestamp")
         if not isinstance(stamp, dict) or set(stamp) != {"sec", "nsec"}:
