@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, Key, RichText, Ui};
 use vizcast_hub::HubStats;
 
+use crate::images::Images;
 use crate::panels::{self, Toasts};
 use crate::plots::Plots;
 use crate::session::Session;
@@ -94,6 +95,7 @@ pub struct App {
     pub(crate) tree: StreamTree,
     pub(crate) plots: Plots,
     pub(crate) view3d: View3d,
+    pub(crate) images: Images,
     pub(crate) frames: FrameStats,
     /// Hub counters, refreshed a few times a second (they take the hub's lock).
     pub(crate) hub_stats: Option<HubStats>,
@@ -146,7 +148,12 @@ impl App {
             let ctx = cc.egui_ctx.clone();
             session.on_change(move || ctx.request_repaint());
         }
+        let images = {
+            let ctx = cc.egui_ctx.clone();
+            Images::new(move || ctx.request_repaint())
+        };
         Self {
+            images,
             view3d: View3d::new(available, settings.camera),
             session,
             settings,
@@ -206,6 +213,33 @@ impl App {
         self.view3d.rect.filter(|_| self.settings.show_3d)
     }
 
+    /// The image streams whose current image is on screen, with its version
+    /// ([`vizcast_store::StreamImage::version`]); decoding is asynchronous, so a new image
+    /// shows a frame or more after it reached the store.
+    pub fn images_shown(&self) -> Vec<(String, u64)> {
+        self.images.shown()
+    }
+
+    /// Where the image of stream `name` was drawn in the last frame (points).
+    pub fn image_rect(&self, name: &str) -> Option<egui::Rect> {
+        self.images.picture(name)
+    }
+
+    /// Image textures held (one per visible image stream at most).
+    pub fn image_textures(&self) -> usize {
+        self.images.textures()
+    }
+
+    /// What the hovered image pixel holds, as shown: `heat (3, 2): 0.25`.
+    pub fn image_hover(&self) -> Option<&str> {
+        self.images.hover.as_deref()
+    }
+
+    /// The time the last image took to decode and convert (on the decoding thread).
+    pub fn last_image_decode(&self) -> Option<Duration> {
+        self.images.last_decode
+    }
+
     /// The messages shown at the top right, newest last.
     pub fn toasts(&self) -> Vec<String> {
         self.toasts.texts()
@@ -254,6 +288,7 @@ impl App {
         let store_lock = self.session.store().clone();
         let store = store_lock.read();
         self.tree.update(&store);
+        self.images.update(ui.ctx(), &store, &self.settings);
         if self.settings.show_tree {
             egui::Panel::left("vizcast-tree")
                 .resizable(true)
@@ -293,6 +328,16 @@ impl App {
                         self.screenshot(frame, &scene);
                     }
                     self.view3d.show(ui, &scene);
+                });
+        }
+        if self.settings.show_images && Images::any_visible(&store, &self.settings) {
+            egui::Panel::right("vizcast-images")
+                .resizable(true)
+                .default_size(ui.available_width() * 0.4)
+                .size_range(160.0..=f32::INFINITY)
+                .show(ui, |ui| {
+                    self.images
+                        .show(ui, &store, &self.settings, self.options.clock);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {

@@ -4,15 +4,18 @@
 //! - [`Session`] (`session.rs`): what the app shows and controls: the hub, the store fed from it,
 //!   the viewer links, the recorder and the replay.
 //! - [`App`] (`app.rs`): the window: stream tree (`tree.rs`), time-series plots (`plots.rs`), the
-//!   3D view (`view3d.rs`), the event log, the status bar, the share panel, the record button and
-//!   the replay timeline (`panels.rs`). Layout and settings persist (`settings.rs`).
+//!   image panel (`images.rs`), the 3D view (`view3d.rs`), the event log, the status bar, the
+//!   share panel, the record button and the replay timeline (`panels.rs`). Layout and settings
+//!   persist (`settings.rs`).
 //!
 //! The UI thread never parses and never waits on the network: each frame it reads the store
-//! under a read lock, decimates what it plots (a frame costs what its pixels cost) and hands the
-//! 3D scene (shared data, no copies) to the renderer's paint callback.
+//! under a read lock, decimates what it plots (a frame costs what its pixels cost), hands the
+//! 3D scene (shared data, no copies) to the renderer's paint callback and uploads the images a
+//! thread of their own decoded.
 
 mod app;
 mod format;
+mod images;
 mod panels;
 mod plots;
 mod session;

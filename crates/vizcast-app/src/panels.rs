@@ -130,6 +130,7 @@ pub(crate) fn top_bar(app: &mut App, ui: &mut Ui) {
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut app.settings.show_tree, "Stream tree");
                 ui.checkbox(&mut app.settings.show_3d, "3D view");
+                ui.checkbox(&mut app.settings.show_images, "Images");
                 ui.checkbox(&mut app.settings.show_events, "Event log");
                 ui.separator();
                 if ui.button("Show every stream").clicked() {
@@ -337,8 +338,8 @@ pub(crate) fn status_bar(app: &mut App, ui: &mut Ui) {
                     format::bytes(budget as f64)
                 ))
                 .on_hover_text(
-                    "Samples, clouds and lines kept for the plots and the 3D view, against \
-                     --memory-limit; over it, the oldest samples go first",
+                    "Samples, clouds, lines and images kept for the plots, the 3D view and the \
+                     image panel, against --memory-limit; over it, the oldest samples go first",
                 );
                 ui.separator();
                 let fps = app.frames.fps();

@@ -62,7 +62,7 @@ pub struct SavedCamera {
 pub struct Settings {
     /// The plots' time window.
     pub window: TimeWindow,
-    /// Streams hidden from the plots and the 3D view (full names).
+    /// Streams hidden from the plots, the image panel and the 3D view (full names).
     pub hidden: BTreeSet<String>,
     /// Multiplies every point's radius.
     pub point_scale: f32,
@@ -74,6 +74,8 @@ pub struct Settings {
     pub show_events: bool,
     /// The 3D view.
     pub show_3d: bool,
+    /// The image panel (shown when an image stream is visible).
+    pub show_images: bool,
     /// The camera once the user moved it (until then it frames the data).
     pub camera: Option<SavedCamera>,
     /// Recently opened recordings, newest first.
@@ -90,6 +92,7 @@ impl Default for Settings {
             show_tree: true,
             show_events: true,
             show_3d: true,
+            show_images: true,
             camera: None,
             recent: Vec::new(),
         }

@@ -175,6 +175,10 @@ fn details(ui: &mut Ui, node: &Node, store: &Store, rates: &Rates) {
                     Color32::from_rgb(r, g, b)
                 });
             swatch(ui, color, Kind::Points);
+        } else if let Some(image) = store.images.get(&node.full) {
+            ui.monospace(format!("{}×{}", image.width, image.height));
+            rate(ui, rates, &node.full, weak);
+            swatch(ui, weak, Kind::Image);
         } else if let Some(line) = store.lines.get(&node.full) {
             ui.monospace(format!("{} vtx", format::si(line.positions.len() as f64)));
             rate(ui, rates, &node.full, weak);
@@ -215,6 +219,9 @@ fn describe(node: &Node) -> String {
     if kinds.text {
         what.push("text events");
     }
+    if kinds.image {
+        what.push("image");
+    }
     format!("{}\n{}", node.full, what.join(", "))
 }
 
@@ -224,6 +231,7 @@ enum Kind {
     Points,
     Line,
     Text,
+    Image,
 }
 
 /// A small coloured mark for the kind of data.
@@ -264,6 +272,24 @@ fn swatch(ui: &mut Ui, color: Color32, kind: Kind) {
                     Stroke::new(1.0, color),
                 );
             }
+        }
+        Kind::Image => {
+            // A framed picture with a mountain.
+            painter.rect_stroke(
+                rect.shrink(1.5),
+                1.0,
+                Stroke::new(1.0, color),
+                egui::StrokeKind::Inside,
+            );
+            painter.line(
+                vec![
+                    c + Vec2::new(-3.5, 3.0),
+                    c + Vec2::new(-1.0, -0.5),
+                    c + Vec2::new(1.0, 1.5),
+                    c + Vec2::new(3.5, -2.0),
+                ],
+                Stroke::new(1.0, color),
+            );
         }
     }
 }

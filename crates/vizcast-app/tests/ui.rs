@@ -193,8 +193,9 @@ fn dragging_a_plot_pauses_and_scrolls_back() {
     let mut harness = harness_with_step(demo_session(30.0), dir.path(), 0.05);
     harness.run_steps(2);
     let (_, live_right) = harness.state().shown_range().unwrap();
-    // The first plot sits just below the top bar, right of the stream tree.
-    let start = egui::pos2(600.0, 90.0);
+    // The first plot sits just below the top bar, right of the stream tree (and left of the
+    // image panel, which shows the demo's heatmap).
+    let start = egui::pos2(450.0, 90.0);
     harness.drag_at(start);
     harness.run_steps(1);
     harness.hover_at(start + egui::vec2(250.0, 0.0));
@@ -615,4 +616,244 @@ fn the_status_bar_shows_an_edges_nats_link_and_what_it_missed() {
         })));
     harness.run_steps(2);
     assert!(harness.query_by_label("NATS edge of").is_some());
+}
+
+/// A camera frame as a JPEG: a sky, the ground and a sun at (72 %, 30 %).
+fn camera_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+            let (dx, dy) = (x as f32 - 0.72 * w as f32, y as f32 - 0.3 * h as f32);
+            let sun = (dx * dx + dy * dy).sqrt() < 0.1 * h as f32;
+            let pixel = if sun {
+                [255, 214, 80]
+            } else if fy < 0.6 {
+                [(60.0 + 100.0 * fy) as u8, (120.0 + 80.0 * fy) as u8, 230]
+            } else {
+                [(40.0 + 60.0 * fx) as u8, (150.0 - 60.0 * fy) as u8, 50]
+            };
+            rgb.extend_from_slice(&pixel);
+        }
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode(&rgb, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
+/// A heatmap's value at (`x`, `y`): a smooth bump in [0, 1].
+fn heat_value(x: usize, y: usize) -> f32 {
+    let (fx, fy) = (x as f32 / 40.0 - 0.5, y as f32 / 30.0 - 0.5);
+    (-(fx * fx + fy * fy) * 6.0).exp() * (0.75 + 0.25 * (x as f32 * 0.5).sin())
+}
+
+const HEAT_W: usize = 40;
+const HEAT_H: usize = 30;
+
+fn image_frames() -> Vec<String> {
+    let heat: Vec<f32> = (0..HEAT_H)
+        .flat_map(|y| (0..HEAT_W).map(move |x| heat_value(x, y)))
+        .collect();
+    vec![
+        format!(
+            r#"{{"stream":"cam/front","t":{},"image":{{"jpeg":"{}"}}}}"#,
+            EPOCH + 1.0,
+            vizcast_protocol::u8_base64(&camera_jpeg(320, 240))
+        ),
+        format!(
+            r#"{{"stream":"heat","t":{},"image":{{"shape":[{HEAT_H},{HEAT_W}],"f32":"{}","colormap":"viridis","range":[0,1]}}}}"#,
+            EPOCH + 1.0,
+            vizcast_protocol::f32_base64(&heat)
+        ),
+    ]
+}
+
+/// A session over a store the test fills through the real hub.
+fn session_with(frames: &[String]) -> (Session, Arc<RwLock<Store>>) {
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let store = Arc::new(RwLock::new(Store::new(StoreConfig::default())));
+    for frame in frames {
+        let accepted = hub.ingest(Utf8Bytes::from(frame.clone())).unwrap();
+        store.write().apply(&accepted);
+    }
+    let session = Session::with_store(hub, store.clone(), links());
+    (session, store)
+}
+
+/// Steps until the window shows `n` images (they are decoded on a thread of their own).
+fn wait_for_images(harness: &mut Harness<'_, App>, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.state().images_shown().len() != n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} images shown: {:?}",
+            harness.state().images_shown()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        harness.run_steps(1);
+    }
+    harness.run_steps(1);
+}
+
+/// Hovers the centre of pixel (`x`, `y`) of the image of `stream`.
+fn hover_pixel(
+    harness: &mut Harness<'_, App>,
+    stream: &str,
+    (w, h): (usize, usize),
+    x: usize,
+    y: usize,
+) {
+    let rect = harness.state().image_rect(stream).unwrap();
+    let at = rect.min
+        + egui::vec2(
+            (x as f32 + 0.5) / w as f32 * rect.width(),
+            (y as f32 + 0.5) / h as f32 * rect.height(),
+        );
+    harness.hover_at(at);
+    harness.run_steps(3);
+}
+
+#[test]
+fn a_camera_and_a_heatmap_show_in_the_image_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, store) = session_with(&image_frames());
+    let hub = session.hub.clone();
+    let mut harness = harness(session, dir.path());
+    harness.run_steps(1);
+    wait_for_images(&mut harness, 2);
+    assert_eq!(harness.state().image_textures(), 2);
+    assert!(
+        harness.query_by_label("cam/front").is_some(),
+        "the camera's name"
+    );
+    assert!(
+        harness.query_by_label("320×240 JPEG · age 0.0 s").is_some(),
+        "its size and age"
+    );
+    assert!(harness.query_by_label("40×30 f32 · age 0.0 s").is_some());
+    // The colour bar's numbers.
+    assert!(harness.query_by_label("1.0000").is_some());
+    assert!(harness.query_by_label("0.0000").is_some());
+    harness.snapshot_options("images", &SnapshotOptions::new().threshold(2.0));
+
+    // Hovering a pixel shows its coordinates and value: the float of a heatmap...
+    hover_pixel(&mut harness, "heat", (HEAT_W, HEAT_H), 21, 14);
+    assert_eq!(
+        harness.state().image_hover(),
+        Some(format!("heat (21, 14): {}", heat_value(21, 14)).as_str())
+    );
+    // ...the colour of a camera's (the sun; JPEG is lossy).
+    hover_pixel(&mut harness, "cam/front", (320, 240), 230, 72);
+    let hover = harness.state().image_hover().unwrap().to_owned();
+    let rgb: Vec<u8> = hover
+        .strip_prefix("cam/front (230, 72): RGB ")
+        .unwrap_or_else(|| panic!("{hover}"))
+        .split(' ')
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(rgb[0] > 230 && rgb[1] > 190 && rgb[2] < 120, "{hover}");
+
+    // A new frame of the camera replaces its texture's pixels, not the texture.
+    let before = harness.state().images_shown();
+    let accepted = hub
+        .ingest(Utf8Bytes::from(image_frames()[0].clone()))
+        .unwrap();
+    store.write().apply(&accepted);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.state().images_shown() == before {
+        assert!(Instant::now() < deadline, "the new frame is shown");
+        std::thread::sleep(Duration::from_millis(10));
+        harness.run_steps(1);
+    }
+    assert_eq!(harness.state().image_textures(), 2);
+
+    // Hidden in the tree: not drawn, its texture dropped.
+    tree_checkbox(&harness, "heat").click();
+    harness.run_steps(2);
+    assert!(harness.state().image_rect("heat").is_none());
+    assert_eq!(harness.state().image_textures(), 1);
+    tree_checkbox(&harness, "heat").click();
+    wait_for_images(&mut harness, 2);
+
+    // The panel off (View → Images): nothing decoded, no texture held; on again: back.
+    for on in [false, true] {
+        open_menu_item(&mut harness, "View", "Images");
+        harness.key_press(egui::Key::Escape);
+        harness.run_steps(2);
+        assert_eq!(harness.state().settings().show_images, on);
+        if !on {
+            assert_eq!(harness.state().image_textures(), 0);
+            assert!(harness.query_by_label("cam/front").is_none());
+        }
+    }
+    wait_for_images(&mut harness, 2);
+
+    // Cleared: the stream's image, and its texture, are gone; without images, the panel too.
+    for clear in [
+        r#"{"stream":"cam","clear":true}"#,
+        r#"{"stream":"heat","clear":true}"#,
+    ] {
+        let accepted = hub.ingest(Utf8Bytes::from(clear)).unwrap();
+        store.write().apply(&accepted);
+        harness.run_steps(2);
+    }
+    assert_eq!(harness.state().image_textures(), 0);
+    assert!(harness.query_by_label("cam/front").is_none());
+}
+
+/// CRC-32 of PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                0xedb8_8320 ^ (crc >> 1)
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn an_image_that_does_not_decode_says_why_in_its_place() {
+    // A PNG whose structure the hub checks (chunks, CRCs, header) but whose pixels are not
+    // deflate data: the hub cannot know, the decoder can.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = 4u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&4u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    for (kind, body) in [
+        (b"IHDR", &ihdr[..]),
+        (b"IDAT", &[1, 2, 3][..]),
+        (b"IEND", &[][..]),
+    ] {
+        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(body);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    let frame = format!(
+        r#"{{"stream":"broken","image":{{"png":"{}"}}}}"#,
+        vizcast_protocol::u8_base64(&png)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _store) = session_with(&[frame]);
+    let mut harness = harness(session, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness
+        .query_by_label_contains("cannot decode the PNG")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the error is shown");
+        std::thread::sleep(Duration::from_millis(10));
+        harness.run_steps(1);
+    }
+    assert_eq!(harness.state().image_textures(), 0);
+    assert!(harness.query_by_label("4×4 PNG · age 0.0 s").is_some());
 }

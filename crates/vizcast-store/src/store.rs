@@ -4,14 +4,16 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use vizcast_hub::Accepted;
-use vizcast_protocol::{Colors, Level, Samples, Shape, Time, series_name};
+use vizcast_protocol::{
+    Colormap, Colors, Image, ImageEncoding, Level, PixelType, Samples, Shape, Time, series_name,
+};
 
 use crate::series::Series;
 
 /// Limits of the store.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
-    /// Memory budget for samples, clouds and lines (`--memory-limit`).
+    /// Memory budget for samples, clouds, lines and images (`--memory-limit`).
     pub memory_limit: usize,
     /// Text events kept.
     pub max_events: usize,
@@ -63,6 +65,81 @@ pub struct Polyline {
     pub version: u64,
 }
 
+/// The latest image of a stream, as sent: its data base64-decoded (a JPEG or PNG file, or raw
+/// pixels), not yet decoded to pixels (that is [`crate::decode_image`]'s work, off the UI
+/// thread). Data is shared: the UI and the decoder take it without copying.
+#[derive(Clone, Debug)]
+pub struct StreamImage {
+    /// How the pixels are given.
+    pub encoding: ImageEncoding,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Channels per pixel (1, 3 or 4; 2 for a PNG's grey with alpha).
+    pub channels: u8,
+    /// The file's bytes, or the raw pixels (little-endian, row-major, channels interleaved).
+    /// Empty if the base64 could not be decoded (the hub checked it, so only in theory).
+    pub data: Arc<Vec<u8>>,
+    /// The colormap of one-channel raw pixels, if the message named one.
+    pub colormap: Option<Colormap>,
+    /// The values at the colormap's ends, if the message gave them.
+    pub range: Option<[f32; 2]>,
+    /// When, in seconds (the message's time, else its receive time).
+    pub t: f64,
+    /// When the hub received it (Unix seconds).
+    pub received: f64,
+    /// Bumped on every new image, store-wide: a version is never seen twice, even after a
+    /// `clear` or a reset (viewers re-decode and re-upload when it changes).
+    pub version: u64,
+}
+
+impl StreamImage {
+    /// Whether its pixels go through a colormap (one-channel raw pixels: `u16`, `f32`, and `u8`
+    /// with a colormap or a range).
+    pub fn is_heatmap(&self) -> bool {
+        match self.encoding {
+            ImageEncoding::Raw(PixelType::U8) => {
+                self.channels == 1 && (self.colormap.is_some() || self.range.is_some())
+            }
+            ImageEncoding::Raw(_) => self.channels == 1,
+            ImageEncoding::Jpeg | ImageEncoding::Png => false,
+        }
+    }
+
+    /// Bytes it holds against the memory budget.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    fn new(image: &Image, text: &str, t: f64, received: f64, version: u64) -> Self {
+        // `Image::data_in`, without its panic should the place not be in this text.
+        let base64 = text.get(image.data.clone()).unwrap_or_default().as_bytes();
+        // Padding is optional in the protocol, as for encoded arrays.
+        let engine = if base64.len().is_multiple_of(4) {
+            base64_simd::STANDARD
+        } else {
+            base64_simd::STANDARD_NO_PAD
+        };
+        let data = engine.decode_to_vec(base64).unwrap_or_else(|err| {
+            tracing::warn!("an image's base64 the hub accepted does not decode: {err}");
+            Vec::new()
+        });
+        Self {
+            encoding: image.encoding,
+            width: image.width,
+            height: image.height,
+            channels: image.channels,
+            data: Arc::new(data),
+            colormap: image.colormap,
+            range: image.range,
+            t,
+            received,
+            version,
+        }
+    }
+}
+
 /// A text event.
 #[derive(Clone, Debug)]
 pub struct TextEvent {
@@ -87,6 +164,8 @@ pub struct Kinds {
     pub line: bool,
     /// Text events.
     pub text: bool,
+    /// An image.
+    pub image: bool,
 }
 
 /// The store. See the crate docs.
@@ -98,11 +177,15 @@ pub struct Store {
     pub clouds: BTreeMap<String, Cloud>,
     /// Line strip per stream.
     pub lines: BTreeMap<String, Polyline>,
+    /// Latest image per stream.
+    pub images: BTreeMap<String, StreamImage>,
+    /// The last [`StreamImage::version`] given (never reset).
+    image_versions: u64,
     /// Text events, newest first.
     pub events: VecDeque<TextEvent>,
     text_streams: BTreeSet<String>,
     config: StoreConfig,
-    /// Bytes used by samples, clouds and lines.
+    /// Bytes used by samples, clouds, lines and images.
     bytes: usize,
     /// Bumped on every change of data.
     pub version: u64,
@@ -127,6 +210,8 @@ impl Store {
             series: BTreeMap::new(),
             clouds: BTreeMap::new(),
             lines: BTreeMap::new(),
+            images: BTreeMap::new(),
+            image_versions: 0,
             events: VecDeque::new(),
             text_streams: BTreeSet::new(),
             config,
@@ -285,8 +370,23 @@ impl Store {
                     self.events.truncate(self.config.max_events);
                     self.samples += 1;
                 }
-                // Images reach the window in the next step (the desktop's image panel).
-                Some(Shape::Image(_) | Shape::Clear) | None => {}
+                Some(Shape::Image(image)) => {
+                    self.image_versions += 1;
+                    let image = StreamImage::new(
+                        image,
+                        frame.text.as_str(),
+                        t,
+                        receive,
+                        self.image_versions,
+                    );
+                    self.bytes += image.bytes();
+                    match self.images.insert(message.stream.to_string(), image) {
+                        Some(old) => self.bytes -= old.bytes(),
+                        None => self.structure_version += 1,
+                    }
+                    self.samples += 1;
+                }
+                Some(Shape::Clear) | None => {}
             }
         }
         self.enforce_budget();
@@ -337,6 +437,12 @@ impl Store {
                 self.bytes -= cloud_bytes(&cloud);
             }
         }
+        let images: Vec<String> = self.images.keys().filter(|n| below(n)).cloned().collect();
+        for name in images {
+            if let Some(image) = self.images.remove(&name) {
+                self.bytes -= image.bytes();
+            }
+        }
         for (name, line) in &mut self.lines {
             if below(name) {
                 self.bytes -= line_bytes(line);
@@ -355,6 +461,7 @@ impl Store {
         self.series.clear();
         self.clouds.clear();
         self.lines.clear();
+        self.images.clear();
         self.events.clear();
         self.text_streams.clear();
         self.bytes = 0;
@@ -378,6 +485,9 @@ impl Store {
         }
         for name in &self.text_streams {
             names.entry(name).or_default().text = true;
+        }
+        for name in self.images.keys() {
+            names.entry(name).or_default().image = true;
         }
         names
     }
@@ -450,6 +560,112 @@ mod tests {
         store.apply(&frame(r#"{"stream":"s","clear":true}"#, 11.0));
         assert!(store.series["s"].is_empty() && store.series["s/gain"].is_empty());
         assert_eq!(store.series["a"].len(), 1);
+    }
+
+    /// A raw `f32` image message of `h`×`w` values.
+    fn heat(stream: &str, t: f64, h: usize, w: usize, value: f32) -> String {
+        let values = vec![value; h * w];
+        format!(
+            r#"{{"stream":"{stream}","t":{t},"image":{{"shape":[{h},{w}],"f32":"{}","colormap":"viridis"}}}}"#,
+            vizcast_protocol::f32_base64(&values)
+        )
+    }
+
+    #[test]
+    fn an_image_replaces_the_streams_image_and_is_counted() {
+        let mut store = Store::new(StoreConfig::default());
+        store.apply(&frame(&heat("cam/heat", 5.0, 4, 8, 1.5), 10.0));
+        let first = store.images["cam/heat"].clone();
+        assert_eq!((first.width, first.height, first.channels), (8, 4, 1));
+        assert_eq!(first.data.len(), 4 * 8 * 4, "base64-decoded");
+        assert_eq!(first.t, 5.0);
+        assert_eq!(first.received, 10.0);
+        assert_eq!(first.colormap, Some(Colormap::Viridis));
+        assert!(first.is_heatmap());
+        assert_eq!(
+            crate::raw_value(&first, 7, 3),
+            Some(crate::PixelValue::Float(1.5))
+        );
+        assert_eq!(store.memory().0, 128);
+        assert!(store.names()["cam/heat"].image);
+        let structure = store.structure_version;
+
+        // A new image replaces it: one image, its bytes, a new version, no new stream.
+        store.apply(&frame(&heat("cam/heat", 6.0, 2, 2, 0.0), 11.0));
+        let second = &store.images["cam/heat"];
+        assert_eq!((second.width, second.height), (2, 2));
+        assert!(second.version > first.version);
+        assert_eq!(store.images.len(), 1);
+        assert_eq!(store.memory().0, 16);
+        assert_eq!(store.structure_version, structure);
+
+        // No t: the receive time.
+        let jpeg = crate::pixels::tests::jpeg(16, 8);
+        store.apply(&frame(
+            &format!(
+                r#"{{"stream":"cam/rgb","image":{{"jpeg":"{}"}}}}"#,
+                vizcast_protocol::u8_base64(&jpeg)
+            ),
+            12.0,
+        ));
+        let rgb = &store.images["cam/rgb"];
+        assert_eq!(rgb.t, 12.0);
+        assert_eq!(*rgb.data, jpeg);
+        assert!(!rgb.is_heatmap());
+        assert_eq!(store.memory().0, 16 + jpeg.len());
+    }
+
+    #[test]
+    fn a_clear_removes_the_images_below_it_and_a_reset_all() {
+        let mut store = Store::new(StoreConfig::default());
+        store.apply(&frame(&heat("a/heat", 1.0, 2, 2, 1.0), 1.0));
+        store.apply(&frame(&heat("a/b/heat", 1.0, 2, 2, 1.0), 1.0));
+        store.apply(&frame(&heat("ab", 1.0, 2, 2, 1.0), 1.0));
+        let version = store.images["a/heat"].version;
+        store.apply(&frame(r#"{"stream":"a","clear":true}"#, 2.0));
+        assert_eq!(
+            store.images.keys().collect::<Vec<_>>(),
+            ["ab"],
+            "a clears a/… but not ab"
+        );
+        assert_eq!(store.memory().0, 16);
+        assert!(!store.names().contains_key("a/heat"));
+        // After a clear, a new image of the same stream has a version never seen before.
+        store.apply(&frame(&heat("a/heat", 3.0, 2, 2, 1.0), 3.0));
+        assert!(store.images["a/heat"].version > version);
+        store.reset();
+        assert!(store.images.is_empty());
+        assert_eq!(store.memory().0, 0);
+        store.apply(&frame(&heat("a/heat", 3.0, 2, 2, 1.0), 3.0));
+        assert!(store.images["a/heat"].version > version + 1, "never reused");
+    }
+
+    #[test]
+    fn images_count_against_the_memory_budget() {
+        // Two blocks of samples and two images fit; the third image pushes samples out.
+        let budget = 2 * BLOCK * SAMPLE_BYTES + 64 * 64 * 4 * 2;
+        let mut store = Store::new(StoreConfig {
+            memory_limit: budget,
+            ..StoreConfig::default()
+        });
+        let times: Vec<String> = (0..BLOCK + 10).map(|i| i.to_string()).collect();
+        let values = vec!["1"; BLOCK + 10];
+        store.apply(&frame(
+            &format!(
+                r#"{{"stream":"s","t":[{}],"value":[{}]}}"#,
+                times.join(","),
+                values.join(",")
+            ),
+            0.0,
+        ));
+        assert_eq!(store.evicted_samples, 0);
+        for (i, name) in ["h1", "h2", "h3"].into_iter().enumerate() {
+            store.apply(&frame(&heat(name, 1e6 + i as f64, 64, 64, 0.5), 0.0));
+        }
+        let (used, limit) = store.memory();
+        assert!(used <= limit, "{used} > {limit}");
+        assert!(store.evicted_samples > 0, "the oldest samples went");
+        assert_eq!(store.images.len(), 3, "the latest images stay");
     }
 
     #[test]
