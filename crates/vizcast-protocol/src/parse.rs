@@ -1094,9 +1094,10 @@ impl<'de> Visitor<'de> for ImageSeed<'_, '_> {
                     })?);
                 }
                 "range" => {
-                    let [Number(lo), Number(hi)]: [Number; 2] = map
-                        .next_value()
-                        .map_err(|_wrong: A::Error| field(de::Error::custom("expected [min, max]")))?;
+                    let [Number(lo), Number(hi)]: [Number; 2] =
+                        map.next_value().map_err(|_wrong: A::Error| {
+                            field(de::Error::custom("expected [min, max]"))
+                        })?;
                     let (lo32, hi32) = (lo as f32, hi as f32);
                     if !(lo32.is_finite() && hi32.is_finite() && lo32 < hi32) {
                         return Err(field(de::Error::custom(format_args!(
