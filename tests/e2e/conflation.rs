@@ -11,10 +11,8 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::link;
 use crate::support::{Io, Producer, Viewer, Vizcast};
-
-#[path = "../../benches/support/link.rs"]
-mod link;
 
 /// A 20,000-point cloud as base64 `f32` (about 320 KB a frame).
 fn cloud_payload() -> String {

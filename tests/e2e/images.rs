@@ -13,10 +13,8 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::link;
 use crate::support::{Io, Producer, Viewer, Vizcast};
-
-#[path = "../../benches/support/link.rs"]
-mod link;
 
 /// An 8×8 JPEG (red and blue halves) made by Chromium: a real file.
 const JPEG_8X8: &str = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAb/xAAYEAEAAwEAAAAAAAAAAAAAAAAABEOBwf/EABUBAQEAAAAAAAAAAAAAAAAAAAQG/8QAGhEAAAcAAAAAAAAAAAAAAAAAAAECBTSBsf/aAAwDAQACEQMRAD8AmZ9e8AVDPCRemEOstdYQ/9k=";
@@ -323,7 +321,7 @@ async fn a_viewer_on_a_4_mb_link_keeps_every_sample_and_gets_fresh_images() {
     });
     let (samples, images) = produce(producer, run).await;
     let _viewer = watcher.await.unwrap();
-    let seen = seen.lock();
+    let seen = std::mem::take(&mut *seen.lock());
     let mut ages = seen.ages.clone();
     ages.sort_by(f64::total_cmp);
     println!(

@@ -13,6 +13,9 @@ mod foxglove;
 mod framing;
 mod images;
 mod lifecycle;
+/// A link of a given rate (shared with the benchmarks).
+#[path = "../../benches/support/link.rs"]
+mod link;
 mod mirror;
 mod nats;
 mod record;
