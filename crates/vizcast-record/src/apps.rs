@@ -245,8 +245,8 @@ mod tests {
         assert_eq!(
             refused,
             [
-                "clear", "color", "colors", "level", "line", "points", "t", "value", "values",
-                "vizcast"
+                "clear", "color", "colors", "image", "level", "line", "points", "t", "value",
+                "values", "vizcast"
             ]
         );
     }
