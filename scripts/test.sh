@@ -84,3 +84,17 @@ cargo test --workspace --locked
 
 say "browser viewer in Chromium (node --test web/tests)"
 VIZCAST_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/vizcast" node --test --test-concurrency=1 web/tests/
+
+say "Python library (sdk/python: ruff, mypy --strict, pytest against the real binary)"
+# A virtual environment in the target directory, with pinned tools: the system's packages are
+# left alone. python3-venv for `python3 -m venv`, iproute2 for the wrong-token test (a producer on
+# another address, in a private network namespace).
+python3 -c "import ensurepip, venv" 2>/dev/null || apt_install python3-venv
+command -v ip >/dev/null || apt_install iproute2
+pyenv="${CARGO_TARGET_DIR:-$PWD/target}/tmp/pyenv"
+[ -x "$pyenv/bin/python" ] || python3 -m venv "$pyenv"
+"$pyenv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    pytest==9.2.0 ruff==0.17.6 mypy==2.4.1 numpy==2.4.6 websockets==17.4 build==1.6.1 setuptools==84.2.1 \
+    flask==3.1.3 matplotlib==3.11.2 pillow==13.0.0 foxglove-sdk==0.30.3
+(cd sdk/python && "$pyenv/bin/ruff" check . && "$pyenv/bin/ruff" format --check . && "$pyenv/bin/mypy")
+(cd sdk/python && VIZCAST_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/vizcast" "$pyenv/bin/python" -m pytest tests)
