@@ -87,6 +87,17 @@ impl StrictClient {
         }
     }
 
+    /// A `/ws` client that has read its hello and join snapshot.
+    async fn joined(vizcast: &Vizcast) -> Self {
+        let mut client = Self::connect(vizcast, "/ws", None).await;
+        client
+            .until_text("the join snapshot", |t| {
+                t.starts_with(r#"{"vizcast":"snapshot_end""#)
+            })
+            .await;
+        client
+    }
+
     /// Sends one masked frame.
     async fn send(&mut self, opcode: u8, payload: &[u8]) {
         let mask = [0x37, 0xfa, 0x21, 0x3d];
@@ -318,6 +329,17 @@ impl Feed {
     }
 }
 
+impl Feed {
+    /// Scalar frames of stream `s` padded to about `pad` bytes, every `every`.
+    async fn padded(vizcast: &Vizcast, pad: usize, every: Duration) -> Self {
+        let pad = "p".repeat(pad);
+        Self::start(vizcast, every, move |i| {
+            format!(r#"{{"stream":"s","value":{i},"pad":"{pad}"}}"#)
+        })
+        .await
+    }
+}
+
 impl Drop for Feed {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -406,12 +428,7 @@ async fn close_while_behind(client: &mut StrictClient) {
 async fn a_ws_viewer_that_closes_while_behind_gets_whole_frames_then_the_close() {
     let vizcast = Vizcast::start(&[]).await;
     let _feeds = heavy_feed(&vizcast).await;
-    let mut client = StrictClient::connect(&vizcast, "/ws", None).await;
-    client
-        .until_text("the join snapshot", |t| {
-            t.starts_with(r#"{"vizcast":"snapshot_end""#)
-        })
-        .await;
+    let mut client = StrictClient::joined(&vizcast).await;
     wait_until_behind(&vizcast).await;
     close_while_behind(&mut client).await;
 }
@@ -429,17 +446,8 @@ async fn a_foxglove_client_that_closes_while_behind_gets_whole_frames_then_the_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_written_through_viewer_that_closes_while_behind_gets_whole_frames() {
     let vizcast = Vizcast::start(&[]).await;
-    let pad = "w".repeat(3000);
-    let _feed = Feed::start(&vizcast, Duration::from_millis(2), move |i| {
-        format!(r#"{{"stream":"s","value":{i},"pad":"{pad}"}}"#)
-    })
-    .await;
-    let mut client = StrictClient::connect(&vizcast, "/ws", None).await;
-    client
-        .until_text("the join snapshot", |t| {
-            t.starts_with(r#"{"vizcast":"snapshot_end""#)
-        })
-        .await;
+    let _feed = Feed::padded(&vizcast, 3000, Duration::from_millis(2)).await;
+    let mut client = StrictClient::joined(&vizcast).await;
     // Keep up for a while, so that frames are written through.
     for _ in 0..200 {
         client.next().await.unwrap();
@@ -472,17 +480,8 @@ async fn a_lagged_viewer_gets_whole_frames_through_the_resync_and_pings() {
         "60",
     ])
     .await;
-    let pad = "p".repeat(2000);
-    let _feed = Feed::start(&vizcast, Duration::from_micros(200), move |i| {
-        format!(r#"{{"stream":"s","value":{i},"pad":"{pad}"}}"#)
-    })
-    .await;
-    let mut client = StrictClient::connect(&vizcast, "/ws", None).await;
-    client
-        .until_text("the join snapshot", |t| {
-            t.starts_with(r#"{"vizcast":"snapshot_end""#)
-        })
-        .await;
+    let _feed = Feed::padded(&vizcast, 2000, Duration::from_micros(200)).await;
+    let mut client = StrictClient::joined(&vizcast).await;
     // Stall until the log has run a whole queue past the client.
     tokio::time::sleep(Duration::from_secs(2)).await;
     client
@@ -513,12 +512,7 @@ async fn a_lagged_viewer_gets_whole_frames_through_the_resync_and_pings() {
 async fn clients_behind_at_shutdown_get_whole_frames() {
     let mut vizcast = Vizcast::start(&[]).await;
     let feeds = heavy_feed(&vizcast).await;
-    let mut viewer = StrictClient::connect(&vizcast, "/ws", None).await;
-    viewer
-        .until_text("the join snapshot", |t| {
-            t.starts_with(r#"{"vizcast":"snapshot_end""#)
-        })
-        .await;
+    let mut viewer = StrictClient::joined(&vizcast).await;
     let mut foxglove = foxglove_subscribed(&vizcast).await;
     wait_until_behind(&vizcast).await;
     // Read on while the hub stops, as a client that resumes just then would.

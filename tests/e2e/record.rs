@@ -449,6 +449,25 @@ async fn seeking_restores_the_state_at_the_target_time() {
     );
 }
 
+/// Runs `vizcast recover FILE --output OUT`, which must succeed; returns its output.
+fn recover(file: &Path, out: &Path) -> std::process::Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vizcast"))
+        .args([
+            "recover",
+            file.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_killed_with_sigkill_replays_up_to_its_last_chunk_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -496,20 +515,7 @@ async fn a_recording_killed_with_sigkill_replays_up_to_its_last_chunk_and_recove
 
     // And `vizcast recover` rewrites it whole, with an index.
     let fixed = dir.path().join("fixed.mcap");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vizcast"))
-        .args([
-            "recover",
-            path.to_str().unwrap(),
-            "--output",
-            fixed.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = recover(&path, &fixed);
     assert!(
         String::from_utf8_lossy(&output.stdout).contains(&format!("recovered {frames} messages"))
     );
@@ -713,20 +719,7 @@ async fn a_full_disk_stops_the_recording_loudly_and_counts_every_frame_not_in_th
     );
     // And the file holds exactly what the status says was written.
     let fixed = dir.path().join("fixed.mcap");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vizcast"))
-        .args([
-            "recover",
-            path.to_str().unwrap(),
-            "--output",
-            fixed.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    recover(&path, &fixed);
     let recovered = mcap::Summary::read(&std::fs::read(&fixed).unwrap())
         .unwrap()
         .expect("an index")
