@@ -7,11 +7,32 @@
 //! ```text
 //! cargo bench --bench e2e_load                                  # spawns vizcast (release)
 //! cargo bench --bench e2e_load -- --relay                       # spawns benches/peers/relay.py
+//! cargo bench --bench e2e_load -- --foxglove-sdk                # spawns the Foxglove SDK's server
 //! cargo bench --bench e2e_load -- --ingest ws://H:P/ingest --subscribe ws://H:P/ws [--pid PID]
 //! options: --viewers 1,10,100  --rate 1000  --seconds 5  --only-rate | --only-max
 //!          --payload scalar | cloud-text | cloud-f32   --points 10000   (clouds: use --rate 30)
+//!          --payload jpeg   --width 1920 --height 1080 --jpeg-bytes 300000   (use --rate 30)
 //!          --foxglove   (viewers on vizcast's /foxglove, the Foxglove WebSocket protocol)
 //! ```
+//!
+//! `--payload jpeg` sends `{"stream":TAG,"image":{"jpeg":"<base64>"},"sent":N}` with a JPEG the
+//! hub accepts without decoding it: SOI, comment segments of pseudo-random bytes up to
+//! `--jpeg-bytes`, a baseline frame header (SOF0, `--width`×`--height`, 3 components), EOI; 8 such
+//! files, which differ in their comments, are sent in turn. Presets: 1080p (the defaults) at
+//! `--rate 30`; 4K with `--width 3840 --height 2160 --jpeg-bytes 1200000 --rate 10`.
+//!
+//! `--foxglove-sdk` compares with the Foxglove SDK's own server: the peer
+//! `benches/peers/foxglove_sdk_images.py` (run, as `relay.py` is, by `$VIZCAST_PEER_PYTHON`,
+//! default `python3`; it needs the Python packages `foxglove-sdk` and `websockets`) takes the
+//! producer's frames on `/ingest` and logs each image as a `foxglove.CompressedImage` (with the
+//! frame's `sent`) on the channel `/TAG`; the viewers are Foxglove clients of the SDK's server.
+//! Its CPU is the whole process's (Python and the SDK's threads); the Python thread's share is
+//! printed under the table.
+//!
+//! Foxglove clients offer `foxglove.sdk.v1, foxglove.websocket.v1` and read a delivery's latency
+//! from the `"sent"` in its payload. vizcast's `/foxglove` translates an image without it (the
+//! frame's `sent` goes to the stream's scalars channel, `/TAG/scalars`, not subscribed), so for
+//! `--foxglove --payload jpeg` deliveries and CPU are measured, latency is not ("n/a").
 //! Loopback only; every scenario is bounded in time. The clients run on the same machine as the
 //! server: on a 2-core machine they compete with it for CPU, which the figures include.
 
@@ -42,7 +63,11 @@ struct Options {
     max: bool,
     payload: Payload,
     points: usize,
+    width: u16,
+    height: u16,
+    jpeg_bytes: usize,
     foxglove: bool,
+    foxglove_sdk: bool,
 }
 
 /// What the producer sends.
@@ -54,6 +79,18 @@ enum Payload {
     CloudText,
     /// A point cloud a frame, its points as base64 little-endian `f32`.
     CloudF32,
+    /// A JPEG image a frame (markers and a frame header, no pixels to decode).
+    Jpeg,
+}
+
+/// The server the scenarios run against (unless `--ingest` names an external one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Vizcast,
+    /// `benches/peers/relay.py`.
+    Relay,
+    /// `benches/peers/foxglove_sdk_images.py`: the Foxglove SDK's server.
+    FoxgloveSdk,
 }
 
 fn options() -> Options {
@@ -69,7 +106,11 @@ fn options() -> Options {
         max: true,
         payload: Payload::Scalar,
         points: 10_000,
+        width: 1920,
+        height: 1080,
+        jpeg_bytes: 300_000,
         foxglove: false,
+        foxglove_sdk: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -93,11 +134,16 @@ fn options() -> Options {
                     Some("scalar") => Payload::Scalar,
                     Some("cloud-text") => Payload::CloudText,
                     Some("cloud-f32") => Payload::CloudF32,
-                    other => panic!("--payload scalar|cloud-text|cloud-f32, not {other:?}"),
+                    Some("jpeg") => Payload::Jpeg,
+                    other => panic!("--payload scalar|cloud-text|cloud-f32|jpeg, not {other:?}"),
                 }
             }
             "--points" => o.points = args.next().unwrap().parse().unwrap(),
+            "--width" => o.width = args.next().unwrap().parse().unwrap(),
+            "--height" => o.height = args.next().unwrap().parse().unwrap(),
+            "--jpeg-bytes" => o.jpeg_bytes = args.next().unwrap().parse().unwrap(),
             "--foxglove" => o.foxglove = true,
+            "--foxglove-sdk" => o.foxglove_sdk = true,
             "--only-rate" => o.max = false,
             "--only-max" => o.fixed = false,
             _ => {} // cargo passes --bench; ignore what is not ours
@@ -106,23 +152,60 @@ fn options() -> Options {
     o
 }
 
-async fn spawn(relay: bool) -> Spawned {
-    let command = if relay {
-        let port = free_port();
-        let mut c = tokio::process::Command::new("python3");
-        c.arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/peers/relay.py"
-        ))
-        .arg(port.to_string());
-        c
-    } else {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_vizcast"));
-        c.args(["--headless", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn");
-        c
+/// Starts `peer`; returns it, its ingest URL and the URL its viewers connect to.
+async fn spawn(peer: Peer, foxglove: bool) -> (Spawned, String, String) {
+    let mut foxglove_port = None;
+    let command = match peer {
+        Peer::Relay => {
+            let port = free_port();
+            let mut c = tokio::process::Command::new(peer_python());
+            c.arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/peers/relay.py"
+            ))
+            .arg(port.to_string());
+            c
+        }
+        Peer::FoxgloveSdk => {
+            let (port, viewers) = (free_port(), free_port());
+            foxglove_port = Some(viewers);
+            let mut c = tokio::process::Command::new(peer_python());
+            c.arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/peers/foxglove_sdk_images.py"
+            ))
+            .args([port.to_string(), viewers.to_string()]);
+            c
+        }
+        Peer::Vizcast => {
+            let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_vizcast"));
+            c.args(["--headless", "--listen", "127.0.0.1:0"])
+                .env("RUST_LOG", "warn");
+            c
+        }
     };
-    process::spawn(command).await
+    // The SDK peer prints its `listening on` line once both of its servers listen.
+    let spawned = process::spawn(command).await;
+    let ingest = format!("ws://127.0.0.1:{}/ingest", spawned.port);
+    let subscribe = match foxglove_port {
+        Some(port) => format!("ws://127.0.0.1:{port}/"),
+        None if foxglove => format!("ws://127.0.0.1:{}/foxglove", spawned.port),
+        None => format!("ws://127.0.0.1:{}/ws", spawned.port),
+    };
+    (spawned, ingest, subscribe)
+}
+
+/// The Python that runs the peers: `$VIZCAST_PEER_PYTHON`, or `python3`.
+fn peer_python() -> String {
+    std::env::var("VIZCAST_PEER_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// CPU seconds (user + system) used by the main thread of a process, from /proc.
+fn main_thread_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn free_port() -> u16 {
@@ -140,16 +223,74 @@ struct Outcome {
     lagged: u64,
     seconds: f64,
     cpu: Option<f64>,
+    /// CPU of the server's main thread (the Python thread of a Python peer).
+    main_thread_cpu: Option<f64>,
 }
 
-/// The body of a frame between the stream name and the `sent` stamp: `,"value":N` for scalars,
-/// `,"points":…` for clouds (made once, reused by every frame).
+/// The bodies of frames between the stream name and the `sent` stamp: `,"value":N` for scalars
+/// (empty here: the value is the frame's number), `,"points":…` for clouds, `,"image":…` for
+/// images (made once; frames take them in turn).
+fn bodies(o: &Options) -> Vec<String> {
+    if o.payload == Payload::Jpeg {
+        return (0..JPEG_VARIANTS)
+            .map(|variant| {
+                let file = jpeg(o.width, o.height, o.jpeg_bytes, variant);
+                format!(
+                    r#","image":{{"jpeg":"{}"}}"#,
+                    vizcast_protocol::u8_base64(&file)
+                )
+            })
+            .collect();
+    }
+    vec![body(o.payload, o.points)]
+}
+
+/// How many different JPEG files the producer sends in turn.
+const JPEG_VARIANTS: u64 = 8;
+
+/// A JPEG file of `bytes` bytes (at least 23) that the hub accepts without decoding pixels: SOI,
+/// comment segments (`FF FE`) of pseudo-random bytes, seeded by `variant`, a baseline frame header
+/// (SOF0) of `width`×`height` with 3 components, EOI.
+fn jpeg(width: u16, height: u16, bytes: usize, variant: u64) -> Vec<u8> {
+    const SOF0: usize = 2 + 17;
+    const MAX_SEGMENT: usize = 2 + 0xffff;
+    let mut file = Vec::with_capacity(bytes.max(2 + SOF0 + 2));
+    file.extend_from_slice(&[0xff, 0xd8]);
+    let fill = bytes.saturating_sub(2 + SOF0 + 2);
+    if fill >= 4 {
+        // Segments of equal size, each at least 4 bytes (marker and length).
+        let segments = fill.div_ceil(MAX_SEGMENT);
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ variant.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        for index in 0..segments {
+            let size = fill / segments + usize::from(index < fill % segments);
+            let length = u16::try_from(size - 2).unwrap();
+            file.extend_from_slice(&[0xff, 0xfe]);
+            file.extend_from_slice(&length.to_be_bytes());
+            for _ in 0..size - 4 {
+                // xorshift64: incompressible, different for every variant.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                file.push(state as u8);
+            }
+        }
+    }
+    // SOF0: length 17, precision 8, height, width, 3 components (id, sampling, table).
+    file.extend_from_slice(&[0xff, 0xc0, 0x00, 0x11, 0x08]);
+    file.extend_from_slice(&height.to_be_bytes());
+    file.extend_from_slice(&width.to_be_bytes());
+    file.extend_from_slice(&[0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01]);
+    file.extend_from_slice(&[0xff, 0xd9]);
+    file
+}
+
+/// The body of a scalar or cloud frame.
 fn body(payload: Payload, points: usize) -> String {
     let coords: Vec<f32> = (0..points * 3)
         .map(|i| ((i as f32) * 0.618_034).fract() * 20.0 - 10.0)
         .collect();
     match payload {
-        Payload::Scalar => String::new(),
+        Payload::Scalar | Payload::Jpeg => String::new(),
         Payload::CloudText => {
             let mut text = String::from(r#","points":["#);
             for (i, p) in coords.chunks(3).enumerate() {
@@ -170,47 +311,63 @@ fn body(payload: Payload, points: usize) -> String {
 
 /// Runs one scenario: `viewers` viewers, a producer at `rate` msgs/s (None: as fast as possible).
 /// Its frames go to stream `tag`; viewers count only those (a reused server may replay others).
+/// `foxglove`: the viewers are Foxglove clients.
 #[allow(clippy::too_many_arguments)]
 async fn scenario(
     ingest: &str,
     subscribe: &str,
+    foxglove: bool,
     pid: Option<u32>,
     tag: &str,
     viewers: usize,
     rate: Option<u64>,
     seconds: f64,
-    body: &str,
+    bodies: &[String],
 ) -> Outcome {
     let marker = format!("{{\"stream\":\"{tag}\"");
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
     let lagged = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(viewers.max(1));
     // Foxglove clients subscribe to the stream's channel, which exists once a frame of it was
-    // translated: send one (not counted: it has no `sent`) before they connect.
-    let foxglove = subscribe.ends_with("/foxglove");
+    // translated: send one (not counted: it has no `sent`) before they connect. For images, an
+    // image, so that the stream's first channel, `/TAG`, is its image channel.
     if foxglove {
         let (mut warm, _) = tokio_tungstenite::connect_async_with_config(ingest, None, true)
             .await
             .expect("producer connects");
-        warm.send(Message::text(format!(r#"{{"stream":"{tag}","value":-1}}"#)))
-            .await
-            .unwrap();
+        let warm_up = match bodies.first() {
+            Some(body) if body.starts_with(r#","image":"#) => {
+                format!(r#"{{"stream":"{tag}"{body}}}"#)
+            }
+            _ => format!(r#"{{"stream":"{tag}","value":-1}}"#),
+        };
+        warm.send(Message::text(warm_up)).await.unwrap();
+        // Finish the close handshake: a socket dropped with vizcast's hello unread is reset, and
+        // the reset discards what the server has not read yet (a large warm-up frame).
         warm.close(None).await.ok();
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = warm.next().await {}
+        })
+        .await
+        .ok();
     }
     for _ in 0..viewers {
         let mut request = subscribe.into_client_request().unwrap();
         if foxglove {
+            // The SDK's server refuses clients that offer only `foxglove.websocket.v1`.
             request.headers_mut().insert(
                 "Sec-WebSocket-Protocol",
-                "foxglove.websocket.v1".parse().unwrap(),
+                "foxglove.sdk.v1, foxglove.websocket.v1".parse().unwrap(),
             );
         }
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .expect("viewer connects");
         let stop = stop.clone();
+        let started = started.clone();
         let lagged = lagged.clone();
         let ready = ready_tx.clone();
         let marker = marker.clone();
@@ -218,6 +375,9 @@ async fn scenario(
         tasks.push(tokio::spawn(async move {
             let mut received = 0u64;
             let mut latencies = Vec::with_capacity(1 << 16);
+            // Once: a server may advertise the channel again with others (vizcast lists every
+            // channel when one is added), and the `ready` queue holds one message per viewer.
+            let mut subscribed = false;
             if !foxglove {
                 ready.send(()).await.ok();
             }
@@ -234,6 +394,9 @@ async fn scenario(
                         }) {
                             received += 1;
                             latencies.push(now.saturating_sub(sent as u64).min(u64::from(u32::MAX)) as u32);
+                        } else if started.load(Ordering::Relaxed) {
+                            // Without `sent` (vizcast's CompressedImage): counted, not timed.
+                            received += 1;
                         }
                         continue;
                     }
@@ -246,7 +409,7 @@ async fn scenario(
                 let text = text.as_str();
                 if foxglove {
                     // Subscribe to the stream's channel when it is advertised.
-                    if text.contains("\"op\":\"advertise\"") && let Some(at) = text.find(&topic) {
+                    if !subscribed && text.contains("\"op\":\"advertise\"") && let Some(at) = text.find(&topic) {
                         let before = &text[..at];
                         let id = before.rfind("\"id\":").and_then(|i| {
                             before[i + 5..].split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok()
@@ -254,6 +417,7 @@ async fn scenario(
                         if let Some(id) = id {
                             let request = format!(r#"{{"op":"subscribe","subscriptions":[{{"id":1,"channelId":{id}}}]}}"#);
                             ws.send(Message::text(request)).await.unwrap();
+                            subscribed = true;
                             ready.send(()).await.ok();
                         }
                     }
@@ -279,6 +443,7 @@ async fn scenario(
                     latencies.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
                 }
             }
+            ws.close(None).await.ok();
             (received, latencies)
         }));
     }
@@ -293,6 +458,8 @@ async fn scenario(
         .await
         .expect("producer connects");
     let cpu_before = pid.and_then(cpu_seconds);
+    let main_before = pid.and_then(main_thread_cpu_seconds);
+    started.store(true, Ordering::Relaxed);
     let start = Instant::now();
     let mut sent = 0u64;
     let duration = Duration::from_secs_f64(seconds);
@@ -305,6 +472,7 @@ async fn scenario(
         };
         for _ in 0..due {
             let now = epoch.elapsed().as_micros();
+            let body = &bodies[(sent % bodies.len() as u64) as usize];
             let frame = if body.is_empty() {
                 format!(r#"{{"stream":"{tag}","value":{sent},"sent":{now}}}"#)
             } else {
@@ -326,6 +494,10 @@ async fn scenario(
         (Some(after), Some(before)) => Some(after - before),
         _ => None,
     };
+    let main_thread_cpu = match (pid.and_then(main_thread_cpu_seconds), main_before) {
+        (Some(after), Some(before)) => Some(after - before),
+        _ => None,
+    };
     while Instant::now() < drain_until {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if tasks.iter().all(tokio::task::JoinHandle::is_finished) {
@@ -336,6 +508,13 @@ async fn scenario(
     }
     stop.store(true, Ordering::Relaxed);
     producer.close(None).await.ok();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = producer.next().await {}
+    })
+    .await
+    .ok();
+    // Time for a peer to see the close (foxglove_sdk_images.py then prints its own figures).
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut received = Vec::new();
     let mut latencies_us = Vec::new();
     for task in tasks {
@@ -350,6 +529,7 @@ async fn scenario(
         lagged: lagged.load(Ordering::Relaxed),
         seconds: elapsed,
         cpu,
+        main_thread_cpu,
     }
 }
 
@@ -361,6 +541,15 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
+/// A latency for the table: "n/a" where none was measured.
+fn milliseconds(ms: f64) -> String {
+    if ms.is_nan() {
+        "n/a".to_owned()
+    } else {
+        format!("{ms:.3}")
+    }
+}
+
 fn main() {
     let o = options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -369,12 +558,25 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let external = o.ingest.is_some();
-        let name = if o.relay { "python asyncio relay" } else if external { "external server" } else { "vizcast" };
-        let body = body(o.payload, o.points);
+        let peer = if o.foxglove_sdk { Peer::FoxgloveSdk } else if o.relay { Peer::Relay } else { Peer::Vizcast };
+        let foxglove = o.foxglove || o.foxglove_sdk;
+        let name = match peer {
+            _ if external => "external server",
+            Peer::Relay => "python asyncio relay",
+            Peer::FoxgloveSdk => "Foxglove SDK (foxglove_sdk_images.py)",
+            Peer::Vizcast if foxglove => "vizcast /foxglove",
+            Peer::Vizcast => "vizcast /ws",
+        };
+        let bodies = bodies(&o);
+        let body = &bodies[0];
         let what = match o.payload {
             Payload::Scalar => "scalar frames".to_owned(),
             Payload::CloudText => format!("{}-point clouds as JSON text ({} KB a frame)", o.points, body.len() / 1000),
             Payload::CloudF32 => format!("{}-point clouds as base64 f32 ({} KB a frame)", o.points, body.len() / 1000),
+            Payload::Jpeg => format!(
+                "{}×{} JPEGs of {} KB ({} KB of base64 a frame, {JPEG_VARIANTS} files in turn)",
+                o.width, o.height, o.jpeg_bytes / 1000, body.len() / 1000
+            ),
         };
         println!("\n{name}, {what}: a fresh server per scenario (unless external), {} s per scenario", o.seconds);
         println!("| viewers | rate | sent | delivered/s | p50 ms | p99 ms | max ms | lost | lagged | server CPU | CPU µs/delivery | CPU ms/delivered MB |");
@@ -387,19 +589,24 @@ fn main() {
             runs.push(None);
         }
         let scenarios: Vec<(Option<u64>, usize)> = runs.into_iter().flat_map(|r| o.viewers.iter().map(move |v| (r, *v))).collect();
+        let mut notes = Vec::new();
         for (index, (rate, viewers)) in scenarios.into_iter().enumerate() {
             {
-                let spawned = if external { None } else { Some(spawn(o.relay).await) };
+                let spawned = if external { None } else { Some(spawn(peer, o.foxglove).await) };
                 let (ingest, subscribe, pid) = match &spawned {
-                    Some(s) => (
-                        format!("ws://127.0.0.1:{}/ingest", s.port),
-                        format!("ws://127.0.0.1:{}/{}", s.port, if o.foxglove { "foxglove" } else { "ws" }),
-                        s.child.id(),
-                    ),
+                    Some((s, ingest, subscribe)) => (ingest.clone(), subscribe.clone(), s.child.id()),
                     None => (o.ingest.clone().unwrap(), o.subscribe.clone().expect("--subscribe URL"), o.pid),
                 };
+                let foxglove = foxglove || subscribe.ends_with("/foxglove");
                 let tag = format!("load/{}/{index}", std::process::id());
-                let out = scenario(&ingest, &subscribe, pid, &tag, viewers, rate, o.seconds, &body).await;
+                let out = scenario(&ingest, &subscribe, foxglove, pid, &tag, viewers, rate, o.seconds, &bodies).await;
+                if peer == Peer::FoxgloveSdk && !external && let (Some(all), Some(main)) = (out.cpu, out.main_thread_cpu) {
+                    notes.push(format!(
+                        "{viewers} viewers: of the peer's {:.0} % CPU, its Python thread (ingest, building each message, channel.log) used {:.0} %",
+                        100.0 * all / out.seconds,
+                        100.0 * main / out.seconds,
+                    ));
+                }
                 drop(spawned);
                 let mut lat = out.latencies_us;
                 lat.sort_unstable();
@@ -410,16 +617,19 @@ fn main() {
                 let frame_bytes = (tag.len() + body.len() + 40) as f64;
                 let per_mb = out.cpu.map_or("n/a".to_owned(), |c| format!("{:.2}", c * 1e3 / (delivered.max(1) as f64 * frame_bytes / 1e6)));
                 println!(
-                    "| {viewers} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {lost} | {} | {cpu} | {per} | {per_mb} |",
+                    "| {viewers} | {} | {} | {:.0} | {} | {} | {} | {lost} | {} | {cpu} | {per} | {per_mb} |",
                     rate.map_or("max".to_owned(), |r| format!("{r}/s")),
                     out.sent,
                     delivered as f64 / out.seconds,
-                    percentile(&lat, 0.5),
-                    percentile(&lat, 0.99),
-                    percentile(&lat, 1.0),
+                    milliseconds(percentile(&lat, 0.5)),
+                    milliseconds(percentile(&lat, 0.99)),
+                    milliseconds(percentile(&lat, 1.0)),
                     out.lagged,
                 );
             }
+        }
+        for note in notes {
+            println!("\n{note}");
         }
     });
 }
