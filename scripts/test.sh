@@ -97,4 +97,6 @@ pyenv="${CARGO_TARGET_DIR:-$PWD/target}/tmp/pyenv"
     pytest==9.2.0 ruff==0.17.6 mypy==2.4.1 numpy==2.4.6 websockets==17.4 build==1.6.1 setuptools==84.2.1 \
     flask==3.1.3 matplotlib==3.11.2 pillow==13.0.0 foxglove-sdk==0.30.3
 (cd sdk/python && "$pyenv/bin/ruff" check . && "$pyenv/bin/ruff" format --check . && "$pyenv/bin/mypy")
-(cd sdk/python && VIZCAST_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/vizcast" "$pyenv/bin/python" -m pytest tests)
+# The binary's path before the `cd` (a relative target directory is the repository's).
+vizcast_bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/vizcast"
+(cd sdk/python && VIZCAST_BIN="$vizcast_bin" "$pyenv/bin/python" -m pytest tests)
