@@ -335,38 +335,6 @@ pub struct LinePrimitive {
     pub indices: &'static [u32],
 }
 
-/// `foxglove.CompressedImage`: a JPEG or PNG, its base64 the producer's own.
-#[derive(Debug, Serialize)]
-pub struct CompressedImage<'a> {
-    /// When.
-    pub timestamp: Stamp,
-    /// The frame of reference: [`FRAME_ID`].
-    pub frame_id: &'static str,
-    /// The file, base64 (copied from the frame as it is).
-    pub data: &'a str,
-    /// `jpeg` or `png`.
-    pub format: &'static str,
-}
-
-/// `foxglove.RawImage`: raw pixels, row by row, with their encoding and the bytes of a row.
-#[derive(Debug, Serialize)]
-pub struct RawImage<'a> {
-    /// When.
-    pub timestamp: Stamp,
-    /// The frame of reference: [`FRAME_ID`].
-    pub frame_id: &'static str,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// `mono8`, `rgb8`, `rgba8`, `mono16` (little-endian) or `32FC1`.
-    pub encoding: &'static str,
-    /// Bytes of one row.
-    pub step: u32,
-    /// The pixels, base64 (copied from the frame as it is).
-    pub data: &'a str,
-}
-
 /// `foxglove.Log`.
 #[derive(Debug, Serialize)]
 pub struct Log<'a> {

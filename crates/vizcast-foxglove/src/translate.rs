@@ -19,8 +19,8 @@ use vizcast_protocol::{
 
 use crate::channel::{Channel, ChannelChange, ChannelId, ChannelKind};
 use crate::payload::{
-    self, Color, CompressedImage, DELETE_MATCHING_ID, IDENTITY, LINE_STRIP, LinePrimitive, Log,
-    PointCloud, RawImage, SceneEntity, SceneEntityDeletion, SceneUpdate, Stamp, Vector3,
+    self, Color, DELETE_MATCHING_ID, IDENTITY, LINE_STRIP, LinePrimitive, Log, PointCloud,
+    SceneEntity, SceneEntityDeletion, SceneUpdate, Stamp, Vector3,
 };
 use crate::scalars::{self, Fields};
 use crate::schema;
@@ -520,12 +520,15 @@ fn image_kind(image: &Image) -> ChannelKind {
 fn translate_image(frame: &str, image: &Image, stamp: Stamp) -> Option<String> {
     let data = frame.get(image.data.clone())?;
     match image.encoding {
-        ImageEncoding::Jpeg | ImageEncoding::Png => json(&CompressedImage {
-            timestamp: stamp,
-            frame_id: crate::FRAME_ID,
-            data,
-            format: image.encoding.as_str(),
-        }),
+        // The data is checked base64, which JSON never escapes: written around it in one copy
+        // (serde checks every byte for escapes: 8.6 ms for a 4K image).
+        ImageEncoding::Jpeg | ImageEncoding::Png => Some(format!(
+            r#"{{"timestamp":{{"sec":{},"nsec":{}}},"frame_id":"{}","data":"{data}","format":"{}"}}"#,
+            stamp.sec,
+            stamp.nsec,
+            crate::FRAME_ID,
+            image.encoding.as_str()
+        )),
         ImageEncoding::Raw(pixel) => {
             let encoding = match (pixel, image.channels) {
                 (PixelType::U8, 1) => "mono8",
@@ -536,15 +539,15 @@ fn translate_image(frame: &str, image: &Image, stamp: Stamp) -> Option<String> {
                 // The protocol accepts no other: nothing Foxglove could show.
                 _ => return None,
             };
-            json(&RawImage {
-                timestamp: stamp,
-                frame_id: crate::FRAME_ID,
-                width: image.width,
-                height: image.height,
-                encoding,
-                step: image.width * u32::from(image.channels) * pixel.size() as u32,
-                data,
-            })
+            let step = image.width * u32::from(image.channels) * pixel.size() as u32;
+            Some(format!(
+                r#"{{"timestamp":{{"sec":{},"nsec":{}}},"frame_id":"{}","width":{},"height":{},"encoding":"{encoding}","step":{step},"data":"{data}"}}"#,
+                stamp.sec,
+                stamp.nsec,
+                crate::FRAME_ID,
+                image.width,
+                image.height
+            ))
         }
     }
 }
