@@ -102,7 +102,12 @@ async fn stall_beside_the_demo(stall: Duration) {
         covered > stall.as_secs_f64() + 1.5,
         "the samples cover the stall ({covered} s)"
     );
-    // The stall's clouds were skipped as superseded (and said so); the latest came through.
+    // The stall's clouds were skipped as superseded, and said so: the notice comes at most once
+    // a second, so it may follow the last sample read above.
+    let told = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.conflated_clouds == 0 && tokio::time::Instant::now() < told {
+        seen.read(&mut viewer, true).await;
+    }
     assert!(seen.conflated_clouds > 0, "clouds were conflated");
     assert!(seen.clouds_after_stall > 0, "a cloud after the stall");
     let stats = vizcast.stats().await;
