@@ -801,3 +801,59 @@ async fn an_old_broker_works_and_is_warned_about() {
         .await;
     assert_eq!(status["nats"]["subscribe"]["connected"], true);
 }
+
+/// Pauses every consumer of the `VIZCAST` stream on the broker (it keeps their heartbeats going,
+/// and delivers nothing); returns how many there were.
+async fn pause_every_consumer(broker: &Broker) -> usize {
+    let client = async_nats::connect(&broker.url).await.unwrap();
+    let names = client
+        .request("$JS.API.CONSUMER.NAMES.VIZCAST", bytes::Bytes::from("{}"))
+        .await
+        .unwrap();
+    let names: Value = serde_json::from_slice(&names.payload).unwrap();
+    let names = names["consumers"].as_array().cloned().unwrap_or_default();
+    for name in &names {
+        let name = name.as_str().unwrap();
+        let reply = client
+            .request(
+                format!("$JS.API.CONSUMER.PAUSE.VIZCAST.{name}"),
+                bytes::Bytes::from(r#"{"pause_until":"2099-01-01T00:00:00Z"}"#),
+            )
+            .await
+            .unwrap();
+        let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert_eq!(reply["paused"], true, "pausing {name}: {reply}");
+    }
+    names.len()
+}
+
+/// A consumer the broker stops delivering to, while it keeps its heartbeats going, would hold
+/// the edge for ever: the client library does not notice. The edge does, and reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_whose_consumer_stalls_on_the_broker_reads_on_and_misses_nothing() {
+    let broker = Broker::start().await;
+    let a = Vizcast::start(&["--nats-publish", &broker.url]).await;
+    let b = Vizcast::start(&["--nats-subscribe", &broker.url]).await;
+    wait_publishing(&a).await;
+    wait_live(&b).await;
+    let (mut on_b, _) = Watcher::join(&b).await;
+    let mut producer = a.producer().await;
+    let before = numbered("imu/ax", 0..10);
+    producer.send_all(&before).await;
+    assert_eq!(on_b.frames(before.len()).await, before);
+
+    assert!(pause_every_consumer(&broker).await >= 1, "B has a consumer");
+    let after = numbered("imu/ax", 10..510);
+    producer.send_all(&after).await;
+    assert_eq!(
+        on_b.frames(after.len()).await,
+        after,
+        "every frame sent while the consumer was stalled, once, in order"
+    );
+    let stats = b.stats().await;
+    let edge = &stats["nats"]["subscribe"];
+    assert!(edge["consumer_stalls"].as_u64().unwrap() >= 1, "{edge:#}");
+    assert_eq!(edge["gaps"], 0, "{edge:#}");
+    assert_eq!(edge["duplicates"], 0, "{edge:#}");
+    b.wait_for_log("delivered nothing for").await;
+}

@@ -238,6 +238,7 @@ impl StatsSource for BridgeStats {
             json["missed_frames"] = e.link.missed_frames.load(Ordering::Relaxed).into();
             json["last_gap"] = e.link.last_gap().into();
             json["tracking_resets"] = c.tracking_resets.load(Ordering::Relaxed).into();
+            json["consumer_stalls"] = c.stalls.load(Ordering::Relaxed).into();
             out.insert("subscribe".to_owned(), json);
         }
         out.into()

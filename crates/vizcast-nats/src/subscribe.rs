@@ -10,7 +10,9 @@
 //! messages as they are stored: the broker hands over from the one to the other, so there is no
 //! gap and no duplicate at the seam. When the consumer is lost (a broker restart, a stalled
 //! edge) it is made again from the next stream sequence, so nothing the broker still holds is
-//! missed.
+//! missed. A consumer that delivers nothing for twice [`STALL_CHECK`] while the broker holds newer
+//! messages of the filter is replaced the same way (`consumer_stalls` in the status): a broker
+//! can keep such a consumer's heartbeats going, so the client would wait on it for ever.
 //!
 //! Until it has read what the stream retained, the edge holds the hub's joins (at most
 //! `--nats-restore-timeout`), so that a viewer joining meanwhile gets the restored state in its
@@ -51,6 +53,10 @@ pub const PULL_BATCH: i64 = 256;
 /// The longest a pull request waits; idle heartbeats come at half of it, and a consumer that
 /// misses two is made again: how soon an edge notices a broker that came back.
 pub const PULL_EXPIRES: Duration = Duration::from_secs(4);
+/// A consumer that delivers nothing for two of these in a row makes the edge ask the broker
+/// whether it holds newer messages (then the consumer has stalled and is replaced; see
+/// [`check_stall`]).
+pub const STALL_CHECK: Duration = Duration::from_secs(4);
 
 /// What [`Edge::start`] needs.
 #[derive(Clone, Debug)]
@@ -91,6 +97,9 @@ pub struct EdgeCounters {
     pub stream_sequence: AtomicU64,
     /// Times the per-subject numbers were forgotten at their bound.
     pub tracking_resets: AtomicU64,
+    /// Times a consumer delivered nothing while the broker held newer messages, and was
+    /// replaced by a new one from the next stream sequence.
+    pub stalls: AtomicU64,
 }
 
 /// The broker side of `--nats-subscribe`. See the module docs.
@@ -335,6 +344,78 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
     }
 }
 
+/// An ordered consumer opened after a stream sequence, with what it had to deliver then.
+struct Opened {
+    messages: pull::Ordered,
+    pending: u64,
+    name: String,
+}
+
+/// Opens an ordered consumer of `filter` from the stream sequence after `after` (the start when
+/// `after` is 0).
+async fn open(
+    stream: &async_nats::jetstream::stream::Stream,
+    filter: &str,
+    after: u64,
+) -> Result<Opened, String> {
+    let deliver_policy = if after == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
+        }
+    };
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: filter.to_owned(),
+            deliver_policy,
+            max_batch: PULL_BATCH,
+            max_expires: PULL_EXPIRES,
+            ..pull::OrderedConfig::default()
+        })
+        .await
+        .map_err(|err| format!("cannot make a JetStream consumer: {err}"))?;
+    let pending = consumer.cached_info().num_pending;
+    let name = consumer.cached_info().name.clone();
+    let messages = consumer
+        .messages()
+        .await
+        .map_err(|err| format!("cannot read the JetStream consumer: {err}"))?;
+    Ok(Opened {
+        messages,
+        pending,
+        name,
+    })
+}
+
+/// Whether the consumer has stalled: it delivered nothing for twice [`STALL_CHECK`] while the broker
+/// holds messages of `filter` after `after`. If so, the fresh consumer that replaces it is
+/// returned. A broker can keep a consumer's heartbeats going while it delivers nothing (a paused
+/// consumer, a lost pull), which the client's own recovery does not notice; this does.
+async fn check_stall(
+    stream: &async_nats::jetstream::stream::Stream,
+    filter: &str,
+    after: u64,
+) -> Result<Option<Opened>, String> {
+    let info = stream
+        .get_info()
+        .await
+        .map_err(|err| format!("cannot read the JetStream stream's state: {err}"))?;
+    if info.state.last_sequence <= after {
+        return Ok(None);
+    }
+    // Newer messages are stored; whether any is ours (the filter may be narrower than the
+    // stream) only a consumer of the filter can say.
+    let probe = open(stream, filter, after).await?;
+    if probe.pending > 0 {
+        return Ok(Some(probe));
+    }
+    // Not a stall: nothing of ours is waiting. The probe goes (it would expire by itself).
+    drop(probe.messages);
+    let _ = stream.delete_consumer(&probe.name).await;
+    Ok(None)
+}
+
 /// Reads the stream through an ordered consumer from where this edge left off (the start, the
 /// first time).
 async fn read_jetstream(
@@ -344,27 +425,11 @@ async fn read_jetstream(
 ) -> Stop {
     let counters = &ingest.edge.counters;
     let after = counters.stream_sequence.load(Ordering::Relaxed);
-    let deliver_policy = if after == 0 {
-        DeliverPolicy::All
-    } else {
-        DeliverPolicy::ByStartSequence {
-            start_sequence: after + 1,
-        }
+    let opened = match open(stream, filter, after).await {
+        Ok(opened) => opened,
+        Err(why) => return Stop::Retry(why),
     };
-    let consumer = match stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: filter.to_owned(),
-            deliver_policy,
-            max_batch: PULL_BATCH,
-            max_expires: PULL_EXPIRES,
-            ..pull::OrderedConfig::default()
-        })
-        .await
-    {
-        Ok(consumer) => consumer,
-        Err(err) => return Stop::Retry(format!("cannot make a JetStream consumer: {err}")),
-    };
-    let pending = consumer.cached_info().num_pending;
+    let pending = opened.pending;
     let restoring = !counters.live.load(Ordering::Relaxed);
     if restoring {
         tracing::info!(
@@ -379,21 +444,53 @@ async fn read_jetstream(
         went_live(counters);
         ingest.restored();
     }
-    let mut messages = match consumer.messages().await {
-        Ok(messages) => messages,
-        Err(err) => return Stop::Retry(format!("cannot read the JetStream consumer: {err}")),
-    };
+    let mut messages = opened.messages;
+    let mut consumer = opened.name;
+    // The stream sequence at the end of a silent period, if the consumer was silent then.
+    let mut suspect: Option<u64> = None;
     let shutdown = ingest.hub.shutdown_token();
     loop {
         let message = tokio::select! {
-            message = messages.next() => message,
+            message = tokio::time::timeout(STALL_CHECK, messages.next()) => message,
             () = shutdown.cancelled() => return Stop::Shutdown,
         };
         let message = match message {
-            Some(Ok(message)) => message,
-            Some(Err(err)) => return Stop::Retry(format!("the JetStream consumer failed: {err}")),
-            None => return Stop::Retry("the JetStream consumer ended".to_owned()),
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(err))) => {
+                return Stop::Retry(format!("the JetStream consumer failed: {err}"));
+            }
+            Ok(None) => return Stop::Retry("the JetStream consumer ended".to_owned()),
+            Err(_silent) => {
+                let counters = &ingest.edge.counters;
+                let after = counters.stream_sequence.load(Ordering::Relaxed);
+                // Silent twice in a row: a process that was stopped (SIGSTOP, a suspended
+                // laptop) finds its timer expired before it has read what waits in its socket,
+                // so one silent period alone proves nothing.
+                if suspect != Some(after) {
+                    suspect = Some(after);
+                    continue;
+                }
+                match check_stall(stream, filter, after).await {
+                    Ok(None) => {}
+                    Ok(Some(fresh)) => {
+                        counters.stalls.fetch_add(1, Ordering::Relaxed);
+                        suspect = None;
+                        tracing::warn!(
+                            "NATS (subscribe): the JetStream consumer {consumer} delivered nothing for {} s while the broker holds {} newer messages of {filter}; reading on through a new consumer from stream sequence {}",
+                            2 * STALL_CHECK.as_secs(),
+                            fresh.pending,
+                            after + 1
+                        );
+                        let _ = stream.delete_consumer(&consumer).await;
+                        messages = fresh.messages;
+                        consumer = fresh.name;
+                    }
+                    Err(why) => return Stop::Retry(why),
+                }
+                continue;
+            }
         };
+        suspect = None;
         let (sequence, pending) = match message.info() {
             Ok(info) => (info.stream_sequence, info.pending),
             Err(err) => return Stop::Retry(format!("a JetStream message without its info: {err}")),
