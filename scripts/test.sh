@@ -66,7 +66,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "lints of the headless build (cargo clippy --no-default-features: no desktop window)"
 cargo clippy -p vizcast --bin vizcast --no-default-features --locked -- -D warnings
 
-say "layering (ARCHITECTURE.md: protocol, store and Foxglove translation depend on no UI or GPU; the protocol and the translation on no async runtime or network; the translation on no MCAP; the NATS bridge on no HTTP, UI or MCAP)"
+say "layering (ARCHITECTURE.md: protocol, store and Foxglove translation depend on no UI or GPU; the protocol and the translation on no async runtime or network; the translation on no MCAP; the NATS bridge on no HTTP, UI or MCAP; the remote view on no UI or MCAP, and no HTTP server of its own)"
 forbidden=$(cargo tree --locked -p vizcast-protocol -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu) ' || true)
 forbidden+=$(cargo tree --locked -p vizcast-store -e normal --prefix none | grep -E '^(eframe|egui|egui_plot|wgpu) ' || true)
 forbidden+=$(cargo tree --locked -p vizcast-foxglove -e normal --prefix none | grep -E '^(tokio|axum|hyper|tungstenite|eframe|egui|wgpu|mcap) ' || true)
@@ -74,6 +74,10 @@ forbidden+=$(cargo tree --locked -p vizcast-foxglove -e normal --prefix none | g
 # among the bridge's own dependencies (depth 1), besides anything UI or MCAP anywhere below it.
 forbidden+=$(cargo tree --locked -p vizcast-nats -e normal --prefix none --depth 1 | grep -E '^(axum|hyper|tungstenite|tokio-tungstenite) ' || true)
 forbidden+=$(cargo tree --locked -p vizcast-nats -e normal --prefix none | grep -E '^(eframe|egui|egui_plot|wgpu|mcap) ' || true)
+# The remote view is a WebSocket client (tokio-tungstenite) fed into the hub's API: no server of
+# its own (axum, hyper at depth 1), nothing UI or MCAP anywhere below it.
+forbidden+=$(cargo tree --locked -p vizcast-remote -e normal --prefix none --depth 1 | grep -E '^(axum|hyper|async-nats) ' || true)
+forbidden+=$(cargo tree --locked -p vizcast-remote -e normal --prefix none | grep -E '^(eframe|egui|egui_plot|wgpu|mcap) ' || true)
 if [ -n "$forbidden" ]; then
     echo "a layering rule is broken (see ARCHITECTURE.md): $forbidden" >&2
     exit 1

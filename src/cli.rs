@@ -42,6 +42,20 @@ pub enum Command {
         #[command(flatten)]
         serve: Box<ServeArgs>,
     },
+    /// Open the window on another vizcast: the URL its `--share` printed
+    /// (`http(s)://HOST:PORT/?token=…`) or its `ws(s)://HOST:PORT/ws`.
+    ///
+    /// The window is fed as the remote's browsers are, and this vizcast re-serves what it
+    /// receives to its own browsers, `/foxglove` and `--record` (`--headless` records a remote
+    /// hub without a window). Its own page listens on `--listen`; a free port when that one is
+    /// taken and `--listen` is the default.
+    View {
+        /// The remote vizcast.
+        url: String,
+        /// How to serve and show what the remote sends.
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
     /// Rewrite a recording cut short (a crash, a full disk) with a proper summary and index.
     Recover {
         /// The damaged recording.
@@ -83,11 +97,14 @@ pub enum RecordCompression {
     None,
 }
 
+/// Where vizcast listens unless told.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
 /// Options of a running vizcast (live, or replaying).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to serve the viewer, /ws, /ingest and /api on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
     pub listen: SocketAddr,
 
     /// Share with other machines: listen on all interfaces and require a token (printed as a URL).
@@ -123,6 +140,16 @@ pub struct ServeArgs {
     /// Also accept WebSocket connections from pages of this origin (repeatable).
     #[arg(long, value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
+
+    /// Also take everything another vizcast serves (its page URL, or its `ws(s)://…/ws`), as its
+    /// browsers do: see `vizcast view`.
+    #[arg(long, value_name = "URL")]
+    pub view: Option<String>,
+
+    /// PEM certificates to trust for a `wss://` remote (`--view`, `vizcast view`), besides the
+    /// platform's: a self-signed certificate, or a private CA.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 
     /// Run without a window (servers, CI).
     #[arg(long)]

@@ -45,7 +45,8 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
-        None => serve_with(&cli.serve, None),
+        None => serve_with(&cli.serve, None, None),
+        Some(Command::View { url, serve }) => serve_with(serve, None, Some(url)),
         Some(Command::Replay {
             file,
             speed,
@@ -75,6 +76,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     options,
                     path: file.clone(),
                 }),
+                None,
             )
         }
         Some(Command::Recover { file, output }) => {
@@ -164,7 +166,13 @@ fn record_options(cli: &ServeArgs) -> RecorderOptions {
     }
 }
 
-fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<()> {
+/// Serves live data (and `replaying`, if given); `view` is the URL of `vizcast view`, whose own
+/// port may be any free one.
+fn serve_with(
+    cli: &ServeArgs,
+    replaying: Option<Replaying>,
+    view: Option<&str>,
+) -> anyhow::Result<()> {
     let token = cli
         .sharing()
         .then(|| cli.token.clone().unwrap_or_else(|| random_hex(16)));
@@ -200,7 +208,24 @@ fn serve_with(cli: &ServeArgs, replaying: Option<Replaying>) -> anyhow::Result<(
                 false
             }
         };
-    let started = runtime.block_on(start(cli, &hub, token.as_deref(), tls, window))?;
+    let remote = view
+        .or(cli.view.as_deref())
+        .map(|url| vizcast_remote::RemoteOptions {
+            url: url.to_owned(),
+            tls_ca: cli.tls_ca.clone(),
+            restore_timeout: cli.nats_restore_timeout,
+        });
+    let started = runtime.block_on(start(
+        cli,
+        &hub,
+        Sources {
+            token: token.as_deref(),
+            tls,
+            window,
+            remote,
+            any_port: view.is_some(),
+        },
+    ))?;
     #[cfg_attr(not(feature = "desktop"), allow(unused_mut))]
     let mut replay = match replaying {
         Some(r) => {
@@ -281,16 +306,52 @@ struct Started {
     nats: vizcast_nats::Bridge,
 }
 
-/// Binds, prints where to connect, and starts serving and the sources.
-async fn start(
-    cli: &ServeArgs,
-    hub: &Arc<Hub>,
-    token: Option<&str>,
+/// What [`start`] serves besides the flags.
+struct Sources<'a> {
+    /// The viewer token, when sharing.
+    token: Option<&'a str>,
+    /// The certificate and key, for TLS.
     tls: Option<vizcast_hub::Tls>,
+    /// Whether the window opens.
     window: bool,
-) -> anyhow::Result<Started> {
-    let mut server = Server::bind(hub.clone(), cli.bind_addr())
-        .await
+    /// The remote view (`--view`, `vizcast view`).
+    remote: Option<vizcast_remote::RemoteOptions>,
+    /// `vizcast view`: a free port will do when the default one is taken.
+    any_port: bool,
+}
+
+/// Binds, prints where to connect, and starts serving and the sources.
+async fn start(cli: &ServeArgs, hub: &Arc<Hub>, sources: Sources<'_>) -> anyhow::Result<Started> {
+    let Sources {
+        token,
+        tls,
+        window,
+        remote,
+        any_port,
+    } = sources;
+    // Before anything listens: a bad URL or --tls-ca stops vizcast with the reason.
+    let remote = match &remote {
+        Some(options) => {
+            Some(vizcast_remote::Remote::start(hub, options).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
+    let bound = match Server::bind(hub.clone(), cli.bind_addr()).await {
+        Err(err)
+            if any_port
+                && err.kind() == std::io::ErrorKind::AddrInUse
+                && cli.listen == cli::DEFAULT_LISTEN.parse::<std::net::SocketAddr>()? =>
+        {
+            let free = std::net::SocketAddr::new(cli.bind_addr().ip(), 0);
+            tracing::info!(
+                "{} is taken (the remote itself, perhaps): this view listens on a free port",
+                cli.bind_addr()
+            );
+            Server::bind(hub.clone(), free).await
+        }
+        other => other,
+    };
+    let mut server = bound
         .with_context(|| format!("cannot listen on {}", cli.bind_addr()))?
         .with_files(vizcast_web::FILES);
     let (http, ws) = if tls.is_some() {
@@ -360,6 +421,9 @@ async fn start(
     }
     if let Some(url) = &cli.nats_subscribe {
         writeln!(out, "nats subscribe: {url} (streams {})", cli.nats_streams)?;
+    }
+    if let Some((remote, _)) = &remote {
+        writeln!(out, "viewing:   {}", remote.target.shown)?;
     }
     if window {
         writeln!(out, "desktop:   opening the window")?;

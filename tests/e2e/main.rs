@@ -20,6 +20,7 @@ mod mirror;
 mod nats;
 mod record;
 mod rejections;
+mod remote;
 mod security;
 mod slow_viewer;
 mod sources;

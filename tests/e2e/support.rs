@@ -72,8 +72,8 @@ impl Vizcast {
             }
             None => Command::new(binary),
         };
-        // A subcommand (`replay FILE`) comes before the serving options.
-        let (subcommand, args) = if args.first() == Some(&"replay") {
+        // A subcommand (`replay FILE`, `view URL`) comes before the serving options.
+        let (subcommand, args) = if matches!(args.first(), Some(&"replay" | &"view")) {
             args.split_at(2)
         } else {
             (&[][..], args)

@@ -14,14 +14,14 @@ use tokio_tungstenite::tungstenite;
 use crate::support::{Io, Producer, Socket, Viewer, Vizcast};
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, written as PEM files.
-struct Cert {
+pub struct Cert {
     _dir: tempfile::TempDir,
-    cert: PathBuf,
-    key: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
     der: rustls::pki_types::CertificateDer<'static>,
 }
 
-fn make_cert() -> Cert {
+pub fn make_cert() -> Cert {
     let rcgen::CertifiedKey { cert, signing_key } =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
@@ -66,6 +66,11 @@ async fn wss(vizcast: &Vizcast, cert: &Cert, path: &str) -> Result<Socket, tungs
     tokio_tungstenite::client_async(url, io)
         .await
         .map(|(socket, _)| socket)
+}
+
+/// A producer on `/ingest` over TLS.
+pub async fn tls_producer(vizcast: &Vizcast, cert: &Cert) -> Producer {
+    Producer::from_socket(wss(vizcast, cert, "/ingest").await.unwrap()).await
 }
 
 fn token_of(vizcast: &Vizcast) -> String {

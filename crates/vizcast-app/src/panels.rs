@@ -320,6 +320,18 @@ pub(crate) fn status_bar(app: &mut App, ui: &mut Ui) {
                         .on_hover_text(details);
                 }
             }
+            let remote = app.hub_stats.as_ref().and_then(|s| {
+                s.extra
+                    .iter()
+                    .find(|(name, _)| name == "remote")
+                    .map(|(_, value)| remote_label(value))
+            });
+            if let Some((text, trouble, details)) = remote {
+                ui.separator();
+                let color = if trouble { AMBER } else { GREEN };
+                ui.label(RichText::new(text).color(color))
+                    .on_hover_text(details);
+            }
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 let (used, budget) = app.session.store().read().memory();
                 let fraction = if budget > 0 {
@@ -812,6 +824,111 @@ fn nats_label(role: &str, link: &vizcast_protocol::NatsLink) -> (String, bool, S
     let trouble =
         !link.connected || link.restoring || link.missed_frames > 0 || link.note.is_some();
     (text, trouble, details)
+}
+
+/// The remote view (`vizcast view URL`) in the status bar, from its `/api/stats` part: its label
+/// (the remote, connected or reconnecting, link rate, what conflation skipped), whether something
+/// is wrong, and the details on hover (URL, session, the last error, the remote's own status).
+fn remote_label(remote: &serde_json::Value) -> (String, bool, String) {
+    let url = remote["url"].as_str().unwrap_or("?");
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(url);
+    let connected = remote["connected"].as_bool().unwrap_or(false);
+    let mut text = format!("⇄ viewing {host}");
+    if connected {
+        let rate = remote["bytes_per_s"].as_f64().unwrap_or(0.0);
+        text.push_str(&format!(" · {}/s", format::bytes(rate)));
+    } else {
+        text.push_str(" (reconnecting)");
+    }
+    let skipped = remote["conflated_frames"].as_u64().unwrap_or(0)
+        + remote["lagged_frames"].as_u64().unwrap_or(0);
+    if skipped > 0 {
+        text.push_str(&format!(" · {} skipped", format::si(skipped as f64)));
+    }
+    let mut details = format!(
+        "{url}: {}",
+        if connected {
+            "connected"
+        } else {
+            "not connected"
+        }
+    );
+    if let Some(session) = remote["session"].as_str() {
+        details.push_str(&format!(", session {session}"));
+    }
+    let reconnects = remote["reconnects"].as_u64().unwrap_or(0);
+    if reconnects > 0 {
+        details.push_str(&format!(", reconnected {reconnects} times"));
+    }
+    if skipped > 0 {
+        details.push_str(&format!(
+            "\nskipped by the remote because this view was behind: {} superseded frames, {} after a lag",
+            remote["conflated_frames"], remote["lagged_frames"]
+        ));
+    }
+    let rejected = remote["rejected"].as_u64().unwrap_or(0);
+    if rejected > 0 {
+        details.push_str(&format!(
+            "\n{rejected} frames refused by this vizcast's limits"
+        ));
+    }
+    if let Some(error) = remote["last_error"].as_str() {
+        details.push_str(&format!("\nlast error: {error}"));
+    }
+    let status = &remote["remote_status"];
+    if let Some(r) = status.get("recording") {
+        details.push_str(&format!("\nthe remote records to {}", r["file"]));
+    }
+    if let Some(r) = status.get("replay") {
+        details.push_str(&format!("\nthe remote replays {}", r["file"]));
+    }
+    if status.get("nats").is_some() {
+        details.push_str("\nthe remote is linked through NATS");
+    }
+    let trouble = !connected || rejected > 0 || remote["last_error"].is_string();
+    (text, trouble, details)
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::remote_label;
+
+    #[test]
+    fn the_remote_view_says_where_it_is_and_what_is_wrong() {
+        let mut remote = serde_json::json!({
+            "url": "wss://robot-7:9000/ws?token=…",
+            "connected": true,
+            "session": "5e6a5c729b403ab3",
+            "bytes_per_s": 2_500_000.0,
+            "conflated_frames": 0,
+            "lagged_frames": 0,
+            "reconnects": 0,
+            "rejected": 0,
+            "last_error": null,
+            "remote_status": {"recording": {"file": "run.mcap"}},
+        });
+        let (text, trouble, details) = remote_label(&remote);
+        assert!(text.starts_with("⇄ viewing robot-7:9000 · "), "{text}");
+        assert!(!trouble);
+        assert!(details.contains("session 5e6a5c729b403ab3"), "{details}");
+        assert!(details.contains("records to \"run.mcap\""), "{details}");
+
+        remote["connected"] = false.into();
+        remote["conflated_frames"] = 1500.into();
+        remote["reconnects"] = 2.into();
+        remote["last_error"] = "the remote refused the token (HTTP 401)".into();
+        let (text, trouble, details) = remote_label(&remote);
+        assert!(
+            text.contains("(reconnecting)") && text.contains("skipped"),
+            "{text}"
+        );
+        assert!(trouble);
+        assert!(details.contains("reconnected 2 times") && details.contains("HTTP 401"));
+    }
 }
 
 #[cfg(test)]
