@@ -194,6 +194,22 @@ fn serve_with(
         .thread_name("vizcast-io")
         .build()
         .context("starting the async runtime")?;
+    // The remote view starts before the recording, so that the file's header names it; a bad
+    // URL or --tls-ca stops vizcast here, before anything listens.
+    let remote = match view.or(cli.view.as_deref()) {
+        Some(url) => {
+            let _runtime = runtime.enter();
+            let options = vizcast_remote::RemoteOptions {
+                url: url.to_owned(),
+                tls_ca: cli.tls_ca.clone(),
+                restore_timeout: cli.nats_restore_timeout,
+            };
+            let (remote, _task) =
+                vizcast_remote::Remote::start(&hub, &options).map_err(anyhow::Error::msg)?;
+            Some(remote)
+        }
+        None => None,
+    };
     // The window takes the recording and the replay over.
     #[cfg_attr(not(feature = "desktop"), allow(unused_mut))]
     let mut recorder = match &cli.record {
@@ -208,13 +224,6 @@ fn serve_with(
                 false
             }
         };
-    let remote = view
-        .or(cli.view.as_deref())
-        .map(|url| vizcast_remote::RemoteOptions {
-            url: url.to_owned(),
-            tls_ca: cli.tls_ca.clone(),
-            restore_timeout: cli.nats_restore_timeout,
-        });
     let started = runtime.block_on(start(
         cli,
         &hub,
@@ -314,8 +323,8 @@ struct Sources<'a> {
     tls: Option<vizcast_hub::Tls>,
     /// Whether the window opens.
     window: bool,
-    /// The remote view (`--view`, `vizcast view`).
-    remote: Option<vizcast_remote::RemoteOptions>,
+    /// The remote view (`--view`, `vizcast view`), started.
+    remote: Option<Arc<vizcast_remote::Remote>>,
     /// `vizcast view`: a free port will do when the default one is taken.
     any_port: bool,
 }
@@ -329,13 +338,6 @@ async fn start(cli: &ServeArgs, hub: &Arc<Hub>, sources: Sources<'_>) -> anyhow:
         remote,
         any_port,
     } = sources;
-    // Before anything listens: a bad URL or --tls-ca stops vizcast with the reason.
-    let remote = match &remote {
-        Some(options) => {
-            Some(vizcast_remote::Remote::start(hub, options).map_err(anyhow::Error::msg)?)
-        }
-        None => None,
-    };
     let bound = match Server::bind(hub.clone(), cli.bind_addr()).await {
         Err(err)
             if any_port
@@ -422,7 +424,7 @@ async fn start(cli: &ServeArgs, hub: &Arc<Hub>, sources: Sources<'_>) -> anyhow:
     if let Some(url) = &cli.nats_subscribe {
         writeln!(out, "nats subscribe: {url} (streams {})", cli.nats_streams)?;
     }
-    if let Some((remote, _)) = &remote {
+    if let Some(remote) = &remote {
         writeln!(out, "viewing:   {}", remote.target.shown)?;
     }
     if window {

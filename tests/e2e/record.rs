@@ -151,14 +151,18 @@ fn check_channels_open_in_the_apps(path: &Path) -> (BTreeSet<String>, BTreeSet<S
 
 /// The `vizcast` metadata record of the recording at `path`.
 fn vizcast_metadata(path: &Path) -> std::collections::BTreeMap<String, String> {
+    metadata_record(path, "vizcast").expect("a vizcast metadata record")
+}
+
+/// The metadata record `name` of the recording at `path`, if it has one.
+pub fn metadata_record(
+    path: &Path,
+    name: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
     let bytes = std::fs::read(path).unwrap();
     let summary = mcap::Summary::read(&bytes).unwrap().expect("a summary");
-    let index = summary
-        .metadata_indexes
-        .iter()
-        .find(|m| m.name == "vizcast")
-        .expect("a vizcast metadata record");
-    mcap::read::metadata(&bytes, index).unwrap().metadata
+    let index = summary.metadata_indexes.iter().find(|m| m.name == name)?;
+    Some(mcap::read::metadata(&bytes, index).unwrap().metadata)
 }
 
 /// Reads the recording at `path` with the Python `mcap` package and CRC checks

@@ -249,6 +249,18 @@ async fn a_headless_view_records_the_remote_to_a_file_that_replays() {
         .map(|f| f.unwrap().text)
         .collect();
     // A recording keeps each frame's bytes, without the whitespace around it.
+    // The file says it is a remote view, of which hub, and what the remote skipped for it.
+    let header = crate::record::metadata_record(&file, "vizcast").unwrap();
+    let source: Value = serde_json::from_str(&header["source.remote"]).unwrap();
+    assert_eq!(source["url"], format!("ws://{}/ws", a.addr), "{header:?}");
+    let end = crate::record::metadata_record(&file, "vizcast.sources").unwrap();
+    let end: Value = serde_json::from_str(&end["remote"]).unwrap();
+    assert_eq!(end["session"], a.stats().await["session"]);
+    assert_eq!(end["frames"], frames.len());
+    assert!(
+        end["conflated_frames"].is_u64() && end["lagged_frames"].is_u64(),
+        "{end:#}"
+    );
     let first_difference = recorded
         .iter()
         .zip(&frames)

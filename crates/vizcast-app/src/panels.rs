@@ -837,7 +837,7 @@ fn remote_label(remote: &serde_json::Value) -> (String, bool, String) {
         .and_then(|rest| rest.split('/').next())
         .unwrap_or(url);
     let connected = remote["connected"].as_bool().unwrap_or(false);
-    let mut text = format!("⇄ viewing {host}");
+    let mut text = format!("🔗 viewing {host}");
     if connected {
         let rate = remote["bytes_per_s"].as_f64().unwrap_or(0.0);
         text.push_str(&format!(" · {}/s", format::bytes(rate)));
@@ -912,7 +912,7 @@ mod remote_tests {
             "remote_status": {"recording": {"file": "run.mcap"}},
         });
         let (text, trouble, details) = remote_label(&remote);
-        assert!(text.starts_with("⇄ viewing robot-7:9000 · "), "{text}");
+        assert!(text.starts_with("🔗 viewing robot-7:9000 · "), "{text}");
         assert!(!trouble);
         assert!(details.contains("session 5e6a5c729b403ab3"), "{details}");
         assert!(details.contains("records to \"run.mcap\""), "{details}");

@@ -334,13 +334,18 @@ impl WriterThread {
     fn begin(&mut self) -> Result<(), RecordError> {
         let path = self.path.clone();
         let mcap_err = |e| RecordError::mcap(&path, e);
-        let metadata = BTreeMap::from([
+        let mut metadata = BTreeMap::from([
             ("version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             ("session".to_owned(), self.hub.session().to_owned()),
             ("started".to_owned(), format!("{:.6}", unix_now())),
             // The messages' contract, named rather than stored as a channel schema (above).
             ("message_schema".to_owned(), MESSAGE_SCHEMA_ID.to_owned()),
         ]);
+        // Where the frames come from besides producers (a remote view, a NATS edge), as their
+        // `/api/stats` parts say at the start.
+        for (name, value) in self.hub.stats().extra {
+            metadata.insert(format!("source.{name}"), value.to_string());
+        }
         self.writer
             .write_metadata(&Metadata {
                 name: "vizcast".to_owned(),
@@ -384,11 +389,14 @@ impl WriterThread {
             return Err(err);
         }
         let path = self.path.clone();
-        let ended = self.write_gaps().and_then(|()| {
-            self.writer
-                .finish()
-                .map_err(|e| RecordError::mcap(&path, e))
-        });
+        let ended = self
+            .write_gaps()
+            .and_then(|()| self.write_sources())
+            .and_then(|()| {
+                self.writer
+                    .finish()
+                    .map_err(|e| RecordError::mcap(&path, e))
+            });
         if let Err(err) = ended {
             // The last chunk never reached the disk.
             self.lost_unflushed();
@@ -525,6 +533,26 @@ impl WriterThread {
         }
         self.summary.frames += 1;
         Ok(())
+    }
+
+    /// Writes what the hub's other sources (a remote view, a NATS edge) say at the end, as a
+    /// `vizcast.sources` metadata record: e.g. the frames a remote skipped for this view, which
+    /// are not in the file.
+    fn write_sources(&mut self) -> Result<(), RecordError> {
+        let extra = self.hub.stats().extra;
+        if extra.is_empty() {
+            return Ok(());
+        }
+        let metadata = extra
+            .into_iter()
+            .map(|(name, value)| (name, value.to_string()))
+            .collect();
+        self.writer
+            .write_metadata(&Metadata {
+                name: "vizcast.sources".to_owned(),
+                metadata,
+            })
+            .map_err(|e| RecordError::mcap(&self.path, e))
     }
 
     /// Writes the ranges of frames that could not be recorded into the file, and says so.
