@@ -22,6 +22,8 @@ mod access;
 mod config;
 mod direct;
 mod foxglove;
+#[cfg(test)]
+mod fuzz;
 mod hub;
 mod listener;
 mod log;
