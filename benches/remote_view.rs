@@ -73,6 +73,16 @@ async fn throttled_proxy(upstream: u16, rate: f64) -> u16 {
     port
 }
 
+/// Scalar samples the hub accepted so far (what the window's plots get; clouds, lines and
+/// images not counted).
+fn scalar_samples(hub: &Hub) -> u64 {
+    hub.streams()
+        .into_iter()
+        .filter(|s| s.kinds.contains(&"scalar"))
+        .map(|s| s.samples)
+        .sum()
+}
+
 fn run(runtime: &tokio::runtime::Runtime, feed: Feed, remote_port: u16, seconds: f64) {
     let hub = Hub::new(HubConfig::default()).unwrap();
     let store_feed = StoreFeed::start(&hub, StoreConfig::default()).unwrap();
@@ -116,10 +126,8 @@ fn run(runtime: &tokio::runtime::Runtime, feed: Feed, remote_port: u16, seconds:
         std::thread::sleep(Duration::from_millis(16));
     }
     let pid = std::process::id();
-    let (frames0, samples0) = {
-        let s = store.read();
-        (s.frames, s.samples)
-    };
+    let frames0 = store.read().frames;
+    let samples0 = scalar_samples(&hub);
     let bytes0 = remote
         .as_ref()
         .map_or(0, |r| r.counters.bytes.load(Ordering::Relaxed));
@@ -144,10 +152,8 @@ fn run(runtime: &tokio::runtime::Runtime, feed: Feed, remote_port: u16, seconds:
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process::cpu_seconds(pid).unwrap() - cpu0;
-    let (frames, samples) = {
-        let s = store.read();
-        (s.frames - frames0, s.samples - samples0)
-    };
+    let frames = store.read().frames - frames0;
+    let samples = scalar_samples(&hub) - samples0;
     let mut line = format!(
         "| {} | {:.0} | {:.0} k | {:.0} | {:.0} % |",
         feed.name(),

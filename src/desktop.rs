@@ -24,6 +24,8 @@ pub(crate) struct Start<'a> {
     pub recorder: Option<(Recorder, PathBuf)>,
     /// The replay being played, its file and its duration.
     pub replay: Option<(Replay, PathBuf, f64)>,
+    /// The remote view: it leaves out what the window hides.
+    pub remote: Option<Arc<vizcast_remote::Remote>>,
 }
 
 /// How the window ended.
@@ -56,6 +58,9 @@ pub(crate) fn run(start: Start<'_>) -> anyhow::Result<Closed> {
     }
     if let Some(demo) = start.demo.cloned() {
         session = session.with_stop_live(move || demo.abort());
+    }
+    if let Some(remote) = start.remote {
+        session = session.with_exclusions(move |streams| remote.set_excluded(streams));
     }
     let slot = Arc::new(Mutex::new(Some(session)));
     let result = vizcast_app::run_window(slot.clone(), AppOptions::default());

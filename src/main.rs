@@ -224,6 +224,8 @@ fn serve_with(
                 false
             }
         };
+    #[cfg(feature = "desktop")]
+    let window_remote = remote.clone();
     let started = runtime.block_on(start(
         cli,
         &hub,
@@ -256,6 +258,7 @@ fn serve_with(
             record_options: record_options(cli),
             recorder: recorder.take().zip(cli.record.clone()),
             replay: replay.take(),
+            remote: window_remote,
         };
         match desktop::run(session)? {
             desktop::Closed::Window => {

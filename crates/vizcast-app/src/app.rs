@@ -258,6 +258,13 @@ impl App {
         self.stats_at = Some(Instant::now());
         self.stats_time = time;
         self.hub_stats = Some(self.session.hub.stats());
+        if self.session.wants_exclusions() {
+            let excluded = {
+                let store = self.session.store().read();
+                crate::tree::exclusions(&self.settings.hidden, store.names().into_keys())
+            };
+            self.session.exclude(excluded);
+        }
         self.stream_rates = self
             .session
             .hub

@@ -39,6 +39,14 @@ pub struct Session {
     stop_live: Option<Box<dyn FnOnce() + Send>>,
     finished_tx: Sender<Finished>,
     finished_rx: Receiver<Finished>,
+    /// Told what the window hides, when that changes (a remote view's subscription).
+    exclusions: Option<Exclusions>,
+}
+
+/// Where the streams the window hides are told, and what was told last.
+struct Exclusions {
+    hook: Box<dyn Fn(Vec<String>) + Send>,
+    told: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -73,6 +81,33 @@ impl Session {
             stop_live: None,
             finished_tx,
             finished_rx,
+            exclusions: None,
+        }
+    }
+
+    /// Tells `hook` the streams the window hides whenever that changes (at most four times a
+    /// second): a remote view excludes them from what the remote sends it.
+    pub fn with_exclusions(mut self, hook: impl Fn(Vec<String>) + Send + 'static) -> Self {
+        self.exclusions = Some(Exclusions {
+            hook: Box::new(hook),
+            told: None,
+        });
+        self
+    }
+
+    /// Whether someone is told what the window hides.
+    pub(crate) fn wants_exclusions(&self) -> bool {
+        self.exclusions.is_some()
+    }
+
+    /// Tells the hook `streams`, if they differ from what it was told last.
+    pub(crate) fn exclude(&mut self, streams: Vec<String>) {
+        let Some(exclusions) = &mut self.exclusions else {
+            return;
+        };
+        if exclusions.told.as_ref() != Some(&streams) {
+            (exclusions.hook)(streams.clone());
+            exclusions.told = Some(streams);
         }
     }
 

@@ -293,3 +293,54 @@ fn swatch(ui: &mut Ui, color: Color32, kind: Kind) {
         }
     }
 }
+
+/// The hidden streams a subscription may leave out: those with no visible stream at or below
+/// them among `known` (leaving out `a` leaves out `a/b` too), at most 1,024 (the protocol's
+/// bound on patterns).
+pub(crate) fn exclusions<'a>(
+    hidden: &std::collections::BTreeSet<String>,
+    known: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut visible: Vec<&str> = known.filter(|name| !hidden.contains(*name)).collect();
+    visible.sort_unstable();
+    // Sorted, the names below `h` are together, from `h/` on: two binary searches per name.
+    let has = |name: &str| visible.binary_search(&name).is_ok();
+    let has_below = |h: &str| {
+        let below = format!("{h}/");
+        let at = visible.partition_point(|v| *v < below.as_str());
+        visible.get(at).is_some_and(|v| v.starts_with(&below))
+    };
+    hidden
+        .iter()
+        .filter(|h| !has(h) && !has_below(h))
+        .take(1024)
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod exclusion_tests {
+    use super::exclusions;
+
+    #[test]
+    fn a_hidden_stream_is_left_out_unless_something_below_it_is_visible() {
+        let hidden = ["lidar", "cam", "imu/ax", "gone"]
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        let known = [
+            "lidar",
+            "lidar/compact",
+            "cam",
+            "imu/ax",
+            "imu/ay",
+            "camera",
+        ];
+        // lidar/compact is visible: leaving out lidar would leave it out too. camera is not
+        // below cam. A hidden name no longer known is left out all the same.
+        assert_eq!(
+            exclusions(&hidden, known.into_iter()),
+            ["cam", "gone", "imu/ax"]
+        );
+    }
+}

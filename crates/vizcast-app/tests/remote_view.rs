@@ -66,7 +66,11 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
         share: None,
         producers: "ws://127.0.0.1:9000/ingest".to_owned(),
     };
-    let session = Session::new(b.clone(), feed, links);
+    // As the binary does for `vizcast view`: what the window hides, the view leaves out.
+    let session = Session::new(b.clone(), feed, links).with_exclusions({
+        let remote = remote.clone();
+        move |streams| remote.set_excluded(streams)
+    });
     let dir = tempfile::tempdir().unwrap();
     let app_options = AppOptions {
         msaa_samples: 1,
@@ -106,6 +110,50 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
             "a live frame of A reaches B's tree"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Hiding a stream in B's window takes it out of what A sends B: a hidden stream costs the
+    // link nothing. Shown again, it comes back.
+    let messages_of = |hub: &Hub, name: &str| {
+        hub.streams()
+            .into_iter()
+            .find(|s| s.name == name)
+            .map_or(0, |s| s.messages)
+    };
+    harness
+        .query_all_by_role_and_label(egui::accesskit::Role::CheckBox, "gripper")
+        .find(|node| node.rect().min.x < 290.0)
+        .expect("gripper in the tree")
+        .click();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while remote.excluded().is_empty() {
+        harness.run_steps(2);
+        assert!(
+            Instant::now() < deadline,
+            "the window tells the view what it hides"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(remote.excluded(), ["robot/gripper"]);
+    // Once A confirms the subscription, its gripper frames no longer reach B; the others do.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut marker = 0;
+    loop {
+        let before = messages_of(&b, "robot/gripper");
+        a.ingest(Utf8Bytes::from(r#"{"stream":"robot/gripper","value":2}"#))
+            .unwrap();
+        marker += 1;
+        let frame = format!(r#"{{"stream":"robot/marker","value":{marker}}}"#);
+        a.ingest(Utf8Bytes::from(frame)).unwrap();
+        while messages_of(&b, "robot/marker") < marker {
+            assert!(Instant::now() < deadline, "the marker reaches B");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if messages_of(&b, "robot/gripper") == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A stops sending what B hides");
+        harness.run_steps(1);
     }
     drop(harness);
     a.shutdown();

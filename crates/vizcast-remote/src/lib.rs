@@ -15,6 +15,9 @@
 //! - **What cannot work** is said, in the log and in `/api/stats` (`remote.last_error`): a refused
 //!   token or origin (the remote's own reason), a URL that is not a vizcast hub, a certificate that
 //!   does not verify (with the `--tls-ca` hint).
+//! - **Subscription.** [`Remote::set_excluded`] (the streams the window hides) becomes a
+//!   `subscribe` request that excludes them, sent again after each reconnection: a hidden stream
+//!   costs the link nothing.
 //! - **Bounds.** Frames are at most the local `--max-frame-bytes` (larger ones end the connection,
 //!   with the reason); a snapshot is collected up to twice the local `--history-bytes`, and the
 //!   rest of it is ingested as live frames; a frame this hub refuses is counted and logged, and
@@ -113,6 +116,8 @@ pub struct Remote {
     /// The counters.
     pub counters: RemoteCounters,
     shared: Mutex<Shared>,
+    /// The streams this view excludes from its subscription (what its window hides).
+    excluded: tokio::sync::watch::Sender<Vec<String>>,
 }
 
 impl Remote {
@@ -132,6 +137,7 @@ impl Remote {
             target,
             counters: RemoteCounters::default(),
             shared: Mutex::new(Shared::default()),
+            excluded: tokio::sync::watch::Sender::new(Vec::new()),
         });
         hub.add_stats_source(remote.clone());
         let hold = hub.hold_joins(
@@ -150,6 +156,34 @@ impl Remote {
     /// Why the latest connection failed or ended, if it did.
     pub fn last_error(&self) -> Option<String> {
         self.shared.lock().last_error.clone()
+    }
+
+    /// Excludes these streams (and those below them) from what the remote sends this view, from
+    /// now on and on every reconnection: what the window hides costs the link nothing. An empty
+    /// list takes everything again; the remote then sends the history of what comes back.
+    pub fn set_excluded(&self, streams: Vec<String>) {
+        self.excluded.send_if_modified(|current| {
+            if *current == streams {
+                return false;
+            }
+            *current = streams;
+            true
+        });
+    }
+
+    /// The streams this view excludes (see [`Remote::set_excluded`]).
+    pub fn excluded(&self) -> Vec<String> {
+        self.excluded.borrow().clone()
+    }
+
+    /// The `subscribe` request for the current exclusions.
+    fn subscription(excluded: &[String]) -> String {
+        let patterns: Vec<String> = if excluded.is_empty() {
+            vec!["*".to_owned()]
+        } else {
+            excluded.iter().map(|s| format!("!{s}")).collect()
+        };
+        serde_json::json!({"vizcast": "subscribe", "streams": patterns}).to_string()
     }
 
     fn set_error(&self, why: Option<String>) {
@@ -348,6 +382,12 @@ async fn connect_and_read(feed: &mut Feed, tls: Option<Arc<ClientConfig>>, attem
         }
     }
 
+    // What the window hides is excluded from the start (the join snapshot comes before the
+    // remote reads this, so that one is whole).
+    let mut excluded = feed.remote.excluded.subscribe();
+    if !excluded.borrow_and_update().is_empty() {
+        excluded.mark_changed();
+    }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
     let mut heard = Instant::now();
@@ -355,6 +395,13 @@ async fn connect_and_read(feed: &mut Feed, tls: Option<Arc<ClientConfig>>, attem
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
+            Ok(()) = excluded.changed() => {
+                let request = Remote::subscription(&excluded.borrow_and_update());
+                if let Err(err) = sink.send(Message::text(request)).await {
+                    return Ended::after_hello(read_error(&err));
+                }
+                continue;
+            }
             _ = ping.tick() => {
                 if heard.elapsed() > SILENCE {
                     return Ended::after_hello(format!("nothing from the remote for {} s", SILENCE.as_secs()));
@@ -612,7 +659,9 @@ impl Feed {
             Control::Hello { .. } => {
                 return Err("the remote said hello again".to_owned());
             }
-            Control::Subscribed { .. } => {}
+            Control::Subscribed { streams } => {
+                tracing::debug!("remote view: the remote sends {streams:?}");
+            }
         }
         Ok(())
     }
