@@ -159,6 +159,26 @@ async fn a_bad_token_a_foreign_server_and_a_bad_url_are_each_said_clearly() {
     wrong
         .wait_for_log("the remote refused the token (HTTP 401)")
         .await;
+    // No retry storm: the pause before each new attempt doubles.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let pauses = loop {
+        let pauses: Vec<f64> = wrong
+            .stderr
+            .lock()
+            .lines()
+            .filter_map(|l| l.split("connecting again in ").nth(1))
+            .filter_map(|rest| rest.trim_end_matches(" s").trim().parse().ok())
+            .collect();
+        if pauses.len() >= 3 {
+            break pauses;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "three attempts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        pauses.windows(2).all(|w| w[1] > w[0]),
+        "each pause longer than the last: {pauses:?}"
+    );
     let stats = wrong
         .wait_for_stats("the reason in the stats", |s| {
             s["remote"]["last_error"]

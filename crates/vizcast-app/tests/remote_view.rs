@@ -15,6 +15,50 @@ use vizcast_hub::{Hub, HubConfig, Server, Utf8Bytes};
 use vizcast_remote::{Remote, RemoteOptions};
 use vizcast_store::{StoreConfig, StoreFeed};
 
+/// A cloud of 2,000 points (about 48 KB of text), a little different each time.
+fn cloud(i: usize) -> String {
+    let points: Vec<String> = (0..2000)
+        .map(|k| {
+            let a = k as f64 * 0.01 + i as f64 * 0.1;
+            format!(
+                "[{:.3},{:.3},{:.3}]",
+                a.cos() * 2.0,
+                a.sin() * 2.0,
+                k as f64 * 0.001
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"stream":"robot/lidar","points":[{}]}}"#,
+        points.join(",")
+    )
+}
+
+/// Pixels of `rect` (points) in an RGBA image `width` pixels wide that are not the 3D background.
+fn drawn_pixels(rgba: &[u8], width: u32, rect: egui::Rect, ppp: f32) -> usize {
+    let height = rgba.len() as u32 / 4 / width;
+    let background = vizcast_render::BACKGROUND.map(i32::from);
+    let (x0, y0) = ((rect.min.x * ppp) as u32, (rect.min.y * ppp) as u32);
+    let (x1, y1) = (
+        ((rect.max.x * ppp) as u32).min(width),
+        ((rect.max.y * ppp) as u32).min(height),
+    );
+    let mut n = 0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = ((y * width + x) * 4) as usize;
+            let d = (0..3)
+                .map(|k| (i32::from(rgba[i + k]) - background[k]).abs())
+                .max()
+                .unwrap();
+            if d > 40 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 #[test]
 fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,6 +78,7 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
         r#"{"stream":"robot/log","text":"calibrated","level":"info"}"#,
     ))
     .unwrap();
+    a.ingest(Utf8Bytes::from(cloud(0))).unwrap();
     let server = runtime
         .block_on(Server::bind(a.clone(), "127.0.0.1:0".parse().unwrap()))
         .unwrap();
@@ -51,7 +96,7 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
         .block_on(async { Remote::start(&b, &options) })
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while b.streams().len() < 2 {
+    while b.streams().len() < 3 {
         assert!(
             Instant::now() < deadline,
             "B gets A's state: {:?}",
@@ -96,6 +141,15 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
     // The status bar names the remote and says it is connected (no "reconnecting").
     harness.get_by_label_contains("🔗 viewing 127.0.0.1:");
     assert!(harness.query_by_label_contains("(reconnecting)").is_none());
+    // The 3D view draws A's cloud: pixels other than the background inside it.
+    harness.run_steps(4);
+    let rect = harness.state().view3d_rect().expect("a 3D view");
+    let image = harness.render().unwrap();
+    let ppp = harness.ctx.pixels_per_point();
+    assert!(
+        drawn_pixels(image.as_raw(), image.width(), rect, ppp) > 50,
+        "the remote's cloud is drawn"
+    );
     // A live frame of A reaches B's window too.
     a.ingest(Utf8Bytes::from(r#"{"stream":"robot/gripper","value":1}"#))
         .unwrap();
@@ -112,18 +166,12 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // Hiding a stream in B's window takes it out of what A sends B: a hidden stream costs the
-    // link nothing. Shown again, it comes back.
-    let messages_of = |hub: &Hub, name: &str| {
-        hub.streams()
-            .into_iter()
-            .find(|s| s.name == name)
-            .map_or(0, |s| s.messages)
-    };
+    // Hiding the cloud in B's window takes it out of what A sends B: A's own counters of the
+    // view's connection grow by the small frames only.
     harness
-        .query_all_by_role_and_label(egui::accesskit::Role::CheckBox, "gripper")
+        .query_all_by_role_and_label(egui::accesskit::Role::CheckBox, "lidar")
         .find(|node| node.rect().min.x < 290.0)
-        .expect("gripper in the tree")
+        .expect("the cloud in the tree")
         .click();
     let deadline = Instant::now() + Duration::from_secs(20);
     while remote.excluded().is_empty() {
@@ -134,25 +182,45 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(remote.excluded(), ["robot/gripper"]);
-    // Once A confirms the subscription, its gripper frames no longer reach B; the others do.
+    assert_eq!(remote.excluded(), ["robot/lidar"]);
+    let sent_to_view = |a: &Hub| -> u64 {
+        a.stats()
+            .clients
+            .iter()
+            .filter(|c| c.role == vizcast_hub::Role::Viewer)
+            .map(|c| c.bytes.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    };
+    let messages_of = |hub: &Hub, name: &str| {
+        hub.streams()
+            .into_iter()
+            .find(|s| s.name == name)
+            .map_or(0, |s| s.messages)
+    };
+    // Until A has taken the subscription, clouds may still go; then five clouds of 48 KB each
+    // cost the link nothing but the markers between them.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut marker = 0;
     loop {
-        let before = messages_of(&b, "robot/gripper");
-        a.ingest(Utf8Bytes::from(r#"{"stream":"robot/gripper","value":2}"#))
-            .unwrap();
-        marker += 1;
-        let frame = format!(r#"{{"stream":"robot/marker","value":{marker}}}"#);
-        a.ingest(Utf8Bytes::from(frame)).unwrap();
+        let before = sent_to_view(&a);
+        for i in 1..=5 {
+            a.ingest(Utf8Bytes::from(cloud(i))).unwrap();
+            marker += 1;
+            let frame = format!(r#"{{"stream":"robot/marker","value":{marker}}}"#);
+            a.ingest(Utf8Bytes::from(frame)).unwrap();
+        }
         while messages_of(&b, "robot/marker") < marker {
-            assert!(Instant::now() < deadline, "the marker reaches B");
+            assert!(Instant::now() < deadline, "the markers reach B");
             std::thread::sleep(Duration::from_millis(10));
         }
-        if messages_of(&b, "robot/gripper") == before {
+        let sent = sent_to_view(&a) - before;
+        if sent < 4096 {
             break;
         }
-        assert!(Instant::now() < deadline, "A stops sending what B hides");
+        assert!(
+            Instant::now() < deadline,
+            "A stops sending the hidden cloud ({sent} bytes for five markers)"
+        );
         harness.run_steps(1);
     }
     drop(harness);
