@@ -4,7 +4,10 @@
 //! 1. hub → store: samples per second absorbed while the window keeps drawing, and what the
 //!    window's frames cost meanwhile;
 //! 2. one window frame with 100 series of 1 k samples against 100 series of 1 M samples each,
-//!    everything in view (the decimation target: within 1.5×).
+//!    everything in view (the decimation target: within 1.5×);
+//! 3. cameras: one 1080p JPEG through the store's decoder (decode and convert to RGBA), then four
+//!    1080p cameras at 30 Hz each while the window draws (its frames include handing the decoded
+//!    pixels to egui's textures).
 //!
 //! `cargo bench --bench desktop_load` (add `-- --quick` for shorter runs; part 2 holds 1.6 GB of
 //! samples).
@@ -175,8 +178,134 @@ fn frame_cost(n: usize, steps: usize) -> (f64, f64, usize) {
     (mean, p95, harness.state().points_drawn())
 }
 
+/// A 1080p camera frame (quality 80, a gradient with a moving square), as a frame of `stream`.
+fn camera_frame(stream: &str, k: u32) -> String {
+    let image = image::RgbImage::from_fn(1920, 1080, |x, y| {
+        if (x + 80 * k) % 1920 < 240 && y / 240 == 2 {
+            image::Rgb([250, 250, 250])
+        } else {
+            image::Rgb([
+                ((x + 30 * k) % 256) as u8,
+                ((y + 10 * k) % 256) as u8,
+                ((x / 8 + y / 8) % 256) as u8,
+            ])
+        }
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&image)
+        .unwrap();
+    format!(
+        r#"{{"stream":"{stream}","image":{{"jpeg":"{}"}}}}"#,
+        vizcast_protocol::u8_base64(&jpeg)
+    )
+}
+
+/// Part 3: the decoder alone, then four cameras into the window.
+fn cameras(seconds: f64) {
+    // One image through the store's decoder, as its thread does.
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let mut store = Store::new(StoreConfig::default());
+    let accepted = hub
+        .ingest(Utf8Bytes::from(camera_frame("probe", 0)))
+        .unwrap();
+    store.apply(&accepted);
+    let image = store.images["probe"].clone();
+    let mut decodes: Vec<Duration> = (0..20)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(vizcast_store::decode_image(&image, 4096).unwrap());
+            started.elapsed()
+        })
+        .collect();
+    decodes.sort();
+    println!(
+        "cameras: one 1080p JPEG ({} KB) decoded and converted to RGBA: median {:.1} ms, min {:.1} ms",
+        image.bytes() / 1000,
+        decodes[decodes.len() / 2].as_secs_f64() * 1e3,
+        decodes[0].as_secs_f64() * 1e3
+    );
+
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let feed = StoreFeed::start(&hub, StoreConfig::default()).unwrap();
+    let session = Session::new(hub.clone(), feed, Links::default());
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_eframe(|cc| App::new(cc, session, options()));
+    let frames: Vec<Vec<String>> = (0..4)
+        .map(|c| {
+            (0..4)
+                .map(|k| camera_frame(&format!("cam/{c}"), k + c))
+                .collect()
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (hub, stop) = (hub.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("bench-cameras".to_owned())
+            .spawn(move || {
+                let period = Duration::from_secs_f64(1.0 / 30.0);
+                let mut next = Instant::now();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    for camera in &frames {
+                        hub.ingest(Utf8Bytes::from(camera[i % camera.len()].clone()))
+                            .unwrap();
+                    }
+                    i += 1;
+                    next += period;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                i
+            })
+            .unwrap()
+    };
+    let period = Duration::from_secs_f64(1.0 / 60.0);
+    let started = Instant::now();
+    let mut next = Instant::now();
+    let mut times = Vec::new();
+    let mut decoded: Vec<Duration> = Vec::new();
+    while started.elapsed().as_secs_f64() < seconds {
+        times.push(frame(&mut harness));
+        if let Some(d) = harness.state().last_image_decode()
+            && decoded.last() != Some(&d)
+        {
+            decoded.push(d);
+        }
+        next += period;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        } else {
+            next = Instant::now();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = producer.join().unwrap() * 4;
+    let elapsed = started.elapsed().as_secs_f64();
+    let textures = harness.state().image_textures();
+    let (mean, p95) = stats(times.clone());
+    decoded.sort();
+    println!(
+        "  four 1080p cameras at 30 Hz ({:.0} images/s sent) while the window draws at a 60 Hz pace: {:.0} frames/s, frame CPU mean {mean:.2} ms, p95 {p95:.2} ms; {} textures; decodes seen: {}, median {:.1} ms",
+        sent as f64 / elapsed,
+        times.len() as f64 / elapsed,
+        textures,
+        decoded.len(),
+        decoded
+            .get(decoded.len() / 2)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    );
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--cameras") {
+        cameras(if quick { 3.0 } else { 10.0 });
+        return;
+    }
     hub_to_store(if quick { 3.0 } else { 10.0 });
     let steps = if quick { 10 } else { 40 };
     let (small, small_p95, small_points) = frame_cost(1_000, steps);
@@ -189,4 +318,5 @@ fn main() {
         "  100 × 1 M samples: mean {large:.2} ms, p95 {large_p95:.2} ms, {large_points} points drawn"
     );
     println!("  ratio {:.2}× (target ≤ 1.5×)", large / small);
+    cameras(if quick { 3.0 } else { 10.0 });
 }
