@@ -11,7 +11,6 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,6 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/xvfb.rs"]
+mod xvfb;
 
 const CAMERAS: usize = 3;
 const HZ: f64 = 30.0;
@@ -66,47 +67,15 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// A private X server for the window.
-fn xvfb() -> (std::process::Child, String) {
-    for n in 190..400 {
-        if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-            continue;
-        }
-        let mut child = std::process::Command::new("Xvfb")
-            .args([
-                &format!(":{n}"),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (the xvfb package)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                return (child, format!(":{n}"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("no display for Xvfb");
-}
-
 async fn run(window: bool, minutes: f64, frames: &Arc<Vec<Vec<String>>>) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vizcast"));
     command.args(["--listen", "127.0.0.1:0"]);
     let display = if window {
-        let (child, display) = xvfb();
+        let xvfb = xvfb::Xvfb::start();
         command
-            .env("DISPLAY", &display)
+            .env("DISPLAY", &xvfb.display)
             .env_remove("WAYLAND_DISPLAY");
-        Some(child)
+        Some(xvfb)
     } else {
         command.arg("--headless");
         None
@@ -192,10 +161,7 @@ async fn run(window: bool, minutes: f64, frames: &Arc<Vec<Vec<String>>>) {
         "{what}: peak {peak:.0} MiB; after the first minute between {low:.0} and {high:.0} MiB; vizcast's CPU {cpu_share:.0} % of a core\n"
     );
     drop(server);
-    if let Some(mut child) = display {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(display);
 }
 
 fn main() {

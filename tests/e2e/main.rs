@@ -27,3 +27,6 @@ mod sources;
 mod stall;
 mod support;
 mod tls;
+/// A private X server (shared with the benchmarks).
+#[path = "../../benches/support/xvfb.rs"]
+mod xvfb;

@@ -4,6 +4,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,31 +34,6 @@ fn cloud(i: usize) -> String {
         r#"{{"stream":"robot/lidar","points":[{}]}}"#,
         points.join(",")
     )
-}
-
-/// Pixels of `rect` (points) in an RGBA image `width` pixels wide that are not the 3D background.
-fn drawn_pixels(rgba: &[u8], width: u32, rect: egui::Rect, ppp: f32) -> usize {
-    let height = rgba.len() as u32 / 4 / width;
-    let background = vizcast_render::BACKGROUND.map(i32::from);
-    let (x0, y0) = ((rect.min.x * ppp) as u32, (rect.min.y * ppp) as u32);
-    let (x1, y1) = (
-        ((rect.max.x * ppp) as u32).min(width),
-        ((rect.max.y * ppp) as u32).min(height),
-    );
-    let mut n = 0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let i = ((y * width + x) * 4) as usize;
-            let d = (0..3)
-                .map(|k| (i32::from(rgba[i + k]) - background[k]).abs())
-                .max()
-                .unwrap();
-            if d > 40 {
-                n += 1;
-            }
-        }
-    }
-    n
 }
 
 #[test]
@@ -147,7 +124,7 @@ fn the_window_of_a_view_shows_the_remotes_streams_and_the_link() {
     let image = harness.render().unwrap();
     let ppp = harness.ctx.pixels_per_point();
     assert!(
-        drawn_pixels(image.as_raw(), image.width(), rect, ppp) > 50,
+        common::drawn_pixels(image.as_raw(), image.width(), rect, ppp) > 50,
         "the remote's cloud is drawn"
     );
     // A live frame of A reaches B's window too.

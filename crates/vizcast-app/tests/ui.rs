@@ -6,6 +6,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +19,6 @@ use parking_lot::RwLock;
 use vizcast_app::{App, AppOptions, Clock, Links, Session, TimeWindow};
 use vizcast_demo::Demo;
 use vizcast_hub::{Hub, HubConfig, Role, Utf8Bytes};
-use vizcast_render::BACKGROUND;
 use vizcast_store::{Store, StoreConfig, StoreFeed};
 
 /// The demo's time 0: 2025-11-24 00:00 UTC.
@@ -103,32 +104,6 @@ fn tree_checkbox<'a>(harness: &'a Harness<'_, App>, name: &'a str) -> egui_kitte
         .unwrap_or_else(|| panic!("no stream {name} in the tree"))
 }
 
-/// Pixels of `rect` (points) in an RGBA image `width` pixels wide that are not the 3D background.
-fn drawn_pixels(rgba: &[u8], width: u32, rect: egui::Rect, ppp: f32) -> usize {
-    let height = rgba.len() as u32 / 4 / width;
-    let background = BACKGROUND.map(i32::from);
-    let (x0, y0) = ((rect.min.x * ppp) as u32, (rect.min.y * ppp) as u32);
-    let (x1, y1) = (
-        ((rect.max.x * ppp) as u32).min(width),
-        ((rect.max.y * ppp) as u32).min(height),
-    );
-    let mut n = 0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let i = ((y * width + x) * 4) as usize;
-            let p = &rgba[i..i + 3];
-            let d = (0..3)
-                .map(|k| (i32::from(p[k]) - background[k]).abs())
-                .max()
-                .unwrap();
-            if d > 40 {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 #[test]
 fn the_demo_looks_right_and_the_3d_view_holds_drawn_points() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,7 +113,7 @@ fn the_demo_looks_right_and_the_3d_view_holds_drawn_points() {
 
     let rect = harness.state().view3d_rect().expect("a 3D view");
     let image = harness.render().unwrap();
-    let with_cloud = drawn_pixels(image.as_raw(), image.width(), rect, 1.0);
+    let with_cloud = common::drawn_pixels(image.as_raw(), image.width(), rect, 1.0);
     let area = (rect.width() * rect.height()) as usize;
     assert!(
         with_cloud > area / 20,
@@ -150,7 +125,7 @@ fn the_demo_looks_right_and_the_3d_view_holds_drawn_points() {
     tree_checkbox(&harness, "trajectory").click();
     harness.run_steps(2);
     let image = harness.render().unwrap();
-    let without = drawn_pixels(image.as_raw(), image.width(), rect, 1.0);
+    let without = common::drawn_pixels(image.as_raw(), image.width(), rect, 1.0);
     assert!(
         without * 3 < with_cloud,
         "hiding the 3D streams removes their pixels: {without} left of {with_cloud}"
@@ -357,7 +332,7 @@ fn a_screenshot_of_the_3d_view_is_saved_as_png() {
     );
     let all = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w, h));
     assert!(
-        drawn_pixels(&buf, info.width, all, 1.0) > (w * h) as usize / 20,
+        common::drawn_pixels(&buf, info.width, all, 1.0) > (w * h) as usize / 20,
         "points in the PNG"
     );
 }

@@ -541,22 +541,7 @@ fn read_dir(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// A client frame: FIN, opcode, masked payload.
 fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![u8::from(fin) << 7 | opcode];
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-    out
+    crate::websocket::tests::client_frame(u8::from(fin) << 7 | opcode, payload)
 }
 
 /// Client byte streams to start from: every opcode, fragments, each length form, a close.

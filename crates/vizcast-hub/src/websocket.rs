@@ -501,11 +501,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A client's frame: masked, with `first` as its first byte.
-    fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
         let mask = [0x12, 0x34, 0x56, 0x78];
         let mut out = vec![first];
         match payload.len() {
