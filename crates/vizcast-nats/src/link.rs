@@ -179,6 +179,11 @@ impl Link {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// The number of the latest connection (0 before the first).
+    pub fn connection(&self) -> u64 {
+        *self.connections.borrow()
+    }
+
     /// Waits until the connection is up and newer than `seen` (0 at first); returns its number.
     pub async fn wait_connection(&self, seen: u64) -> u64 {
         let mut rx = self.connections.subscribe();

@@ -119,6 +119,9 @@ enum Stop {
     Shutdown,
     /// Something failed; read again after a pause.
     Retry(String),
+    /// The client reconnected to the broker: read again at once (a restarted broker has
+    /// forgotten the consumer, and waiting for the client to notice costs seconds of messages).
+    Reconnected,
 }
 
 impl Edge {
@@ -333,6 +336,7 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
         };
         match stop {
             Stop::Shutdown => return,
+            Stop::Reconnected => {}
             Stop::Retry(why) => {
                 tracing::warn!("NATS (subscribe): {why}; trying again");
                 tokio::select! {
@@ -424,7 +428,22 @@ async fn read_jetstream(
     filter: &str,
 ) -> Stop {
     let counters = &ingest.edge.counters;
-    let after = counters.stream_sequence.load(Ordering::Relaxed);
+    let connection = ingest.edge.link.connection();
+    let mut after = counters.stream_sequence.load(Ordering::Relaxed);
+    // A stream whose sequence went back (a broker that lost what it had not written to disk, a
+    // stream made again) is read from its start: waiting for it to pass the old number would
+    // read nothing for as long.
+    if after > 0
+        && let Ok(info) = stream.get_info().await
+        && info.state.last_sequence < after
+    {
+        tracing::warn!(
+            "NATS (subscribe): the stream's last sequence ({}) is below the last one this edge read ({after}): the broker lost messages or the stream was made again; reading it from its start (what was read already is skipped)",
+            info.state.last_sequence
+        );
+        after = 0;
+        counters.stream_sequence.store(0, Ordering::Relaxed);
+    }
     let opened = match open(stream, filter, after).await {
         Ok(opened) => opened,
         Err(why) => return Stop::Retry(why),
@@ -452,6 +471,7 @@ async fn read_jetstream(
     loop {
         let message = tokio::select! {
             message = tokio::time::timeout(STALL_CHECK, messages.next()) => message,
+            _ = ingest.edge.link.wait_connection(connection) => return Stop::Reconnected,
             () = shutdown.cancelled() => return Stop::Shutdown,
         };
         let message = match message {
