@@ -104,8 +104,6 @@ struct Shared {
     last_error: Option<String>,
     /// The remote's latest `status` (its recording, replay and NATS state), without `vizcast`.
     remote_status: Option<serde_json::Value>,
-    /// The previous rate sample: when, and the bytes then.
-    rate: Option<(Instant, u64, f64)>,
 }
 
 /// The remote view. See the module docs.
@@ -118,6 +116,8 @@ pub struct Remote {
     shared: Mutex<Shared>,
     /// The streams this view excludes from its subscription (what its window hides).
     excluded: tokio::sync::watch::Sender<Vec<String>>,
+    /// Its entry among the hub's producers (frames, bytes and their rate).
+    client: Arc<vizcast_hub::Client>,
 }
 
 impl Remote {
@@ -133,18 +133,22 @@ impl Remote {
         } else {
             None
         };
+        let guard = hub
+            .register(Role::Producer, format!("remote {}", target.shown))
+            .ok_or("too many producers (--max-producers): the remote view cannot be added")?;
         let remote = Arc::new(Self {
             target,
             counters: RemoteCounters::default(),
             shared: Mutex::new(Shared::default()),
             excluded: tokio::sync::watch::Sender::new(Vec::new()),
+            client: guard.client().clone(),
         });
         hub.add_stats_source(remote.clone());
         let hold = hub.hold_joins(
             "the remote view is reading the remote hub's state",
             options.restore_timeout,
         );
-        let task = tokio::spawn(run(remote.clone(), hub.clone(), tls, hold));
+        let task = tokio::spawn(run(remote.clone(), hub.clone(), guard, tls, hold));
         Ok((remote, task))
     }
 
@@ -199,25 +203,9 @@ impl StatsSource for Remote {
     fn stats(&self) -> serde_json::Value {
         let c = &self.counters;
         let bytes = c.bytes.load(Ordering::Relaxed);
-        let mut shared = self.shared.lock();
-        let now = Instant::now();
-        let rate = match shared.rate {
-            // A rate over at least half a second; between two closer reads, the previous one.
-            Some((at, before, rate)) if now.duration_since(at) < Duration::from_millis(500) => {
-                let _ = before;
-                rate
-            }
-            Some((at, before, _)) => {
-                (bytes.saturating_sub(before)) as f64 / now.duration_since(at).as_secs_f64()
-            }
-            None => 0.0,
-        };
-        if shared
-            .rate
-            .is_none_or(|(at, _, _)| now.duration_since(at) >= Duration::from_millis(500))
-        {
-            shared.rate = Some((now, bytes, rate));
-        }
+        let shared = self.shared.lock();
+        // The hub's own once-a-second rate of what this view took in (its producer entry).
+        let rate = self.client.send_rate();
         serde_json::json!({
             "url": self.target.shown,
             "connected": c.connected.load(Ordering::Relaxed),
@@ -269,15 +257,13 @@ impl Ended {
     }
 }
 
-async fn run(remote: Arc<Remote>, hub: Arc<Hub>, tls: Option<Arc<ClientConfig>>, hold: JoinHold) {
-    let Some(guard) = hub.register(Role::Producer, format!("remote {}", remote.target.shown))
-    else {
-        tracing::error!(
-            "remote view: too many producers (--max-producers): nothing is taken from {}",
-            remote.target.shown
-        );
-        return;
-    };
+async fn run(
+    remote: Arc<Remote>,
+    hub: Arc<Hub>,
+    guard: vizcast_hub::ClientGuard,
+    tls: Option<Arc<ClientConfig>>,
+    hold: JoinHold,
+) {
     let shutdown = hub.shutdown_token();
     let mut feed = Feed {
         hub: hub.clone(),
@@ -710,10 +696,12 @@ impl Feed {
             .restates
             .fetch_add(1, Ordering::Relaxed);
         let count = frames.len() as u64;
+        let bytes: usize = frames.iter().map(|f| f.len()).sum();
         let hub = &self.hub;
         let refused = off_worker(|| hub.reset_to(frames)) as u64;
         let client = self.guard.client();
         client.frames.fetch_add(count - refused, Ordering::Relaxed);
+        client.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         if refused > 0 {
             self.remote
                 .counters
