@@ -15,7 +15,7 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 server="${VIZCAST_NATS_SERVER:-$(command -v nats-server || echo "$target/tmp/nats-deps/bin/nats-server")}"
 [ -x "$server" ] || { echo "no nats-server: run scripts/test.sh once, or set VIZCAST_NATS_SERVER" >&2; exit 1; }
 
-bench=$(cargo bench --locked --bench e2e_load --no-run --message-format=json 2>/dev/null |
+bench=$(cargo bench --locked --no-default-features --bench e2e_load --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)

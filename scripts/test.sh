@@ -83,6 +83,15 @@ if [ -n "$forbidden" ]; then
     exit 1
 fi
 
+say "docs/reliability.md names only tests that exist"
+missing=$(grep -oE '`[a-z_0-9]+::[a-z_0-9:]+`' docs/reliability.md | tr -d '`' | sort -u | while read -r name; do
+    grep -rqE "fn ${name##*::}\b" crates tests src benches || echo "$name"
+done)
+if [ -n "$missing" ]; then
+    echo "docs/reliability.md names tests that do not exist: $missing" >&2
+    exit 1
+fi
+
 say "tests (cargo test)"
 cargo test --workspace --locked
 

@@ -54,6 +54,8 @@ pub struct Broker {
     pub url: String,
     port: u16,
     jetstream: bool,
+    /// The contents of a configuration file, if any.
+    config: Option<String>,
     dir: tempfile::TempDir,
 }
 
@@ -81,22 +83,34 @@ impl Broker {
         Self::launch_with(binary, true).await
     }
 
+    /// A broker with JetStream and these lines of configuration.
+    pub async fn with_config(config: &str) -> Self {
+        let mut broker = Self::unstarted(nats_server().to_owned(), true);
+        broker.config = Some(config.to_owned());
+        broker.spawn(None).await;
+        broker
+    }
+
     async fn launch(jetstream: bool) -> Self {
         Self::launch_with(nats_server().to_owned(), jetstream).await
     }
 
     async fn launch_with(binary: PathBuf, jetstream: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut broker = Self {
+        let mut broker = Self::unstarted(binary, jetstream);
+        broker.spawn(None).await;
+        broker
+    }
+
+    fn unstarted(binary: PathBuf, jetstream: bool) -> Self {
+        Self {
             child: None,
             binary,
             url: String::new(),
             port: 0,
             jetstream,
-            dir,
-        };
-        broker.spawn(None).await;
-        broker
+            config: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// Starts the server (on `port`, or a free one found through its ports file).
@@ -112,6 +126,11 @@ impl Broker {
         command.arg(port.map_or_else(|| "-1".to_owned(), |p| p.to_string()));
         if self.jetstream {
             command.arg("-js").arg("-sd").arg(dir.join("store"));
+        }
+        if let Some(config) = &self.config {
+            let file = dir.join("broker.conf");
+            std::fs::write(&file, config).unwrap();
+            command.arg("-c").arg(file);
         }
         command
             .arg("--ports_file_dir")
@@ -464,8 +483,9 @@ async fn a_late_edge_restores_the_latest_cloud_and_recent_samples_then_goes_live
     assert_eq!(samples_seen.len(), expected.len());
     assert!(samples_seen == expected, "every sample once, in order");
     let stats = b.stats().await;
+    // What both the restore and the live subscription carried (published between the two) was
+    // taken once: the copies count as duplicates.
     assert_eq!(stats["nats"]["subscribe"]["gaps"], 0, "{stats:#}");
-    assert_eq!(stats["nats"]["subscribe"]["duplicates"], 0);
     assert!(
         stats["nats"]["subscribe"]["restored_frames"]
             .as_u64()
@@ -510,10 +530,14 @@ fn p99(mut samples: Vec<u64>) -> (u64, u64) {
     (at(0.5), at(0.99))
 }
 
+/// Edge B stops (SIGSTOP) while 2,000 frames of 8 KB go through A at 1 kHz: once its socket is
+/// full the broker buffers at most 1 MiB for it, for at most 1 s, and then cuts it as a slow
+/// consumer; the stream keeps 50 messages per stream. A's and C's viewers are not slowed. B, resumed, takes what its socket held,
+/// reconnects, reads back what the stream still holds, and reports the rest: every frame taken or
+/// reported, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_edge_slows_no_other_viewer_and_says_what_it_missed_when_it_resumes() {
-    let broker = Broker::start().await;
-    // The stream keeps 50 messages per stream: a long stall outlives what the broker holds.
+    let broker = Broker::with_config("max_pending: 1048576\nwrite_deadline: \"1s\"\n").await;
     let a = Vizcast::start(&[
         "--nats-publish",
         &broker.url,
@@ -533,12 +557,15 @@ async fn a_stalled_edge_slows_no_other_viewer_and_says_what_it_missed_when_it_re
     let (mut on_c, _) = Watcher::join(&c).await;
     let mut producer = a.producer().await;
     let epoch = Instant::now();
+    let pad = "x".repeat(8192);
 
     signal(&b.child, "STOP");
     let n = 2000u64;
     let sending = tokio::spawn(async move {
         for i in 0..n {
-            producer.send(&timed_frame(epoch, i)).await;
+            let frame = timed_frame(epoch, i);
+            let frame = format!(r#"{},"pad":"{pad}"}}"#, &frame[..frame.len() - 1]);
+            producer.send(&frame).await;
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         producer
@@ -549,7 +576,8 @@ async fn a_stalled_edge_slows_no_other_viewer_and_says_what_it_missed_when_it_re
             let frame = w.frame().await;
             assert!(
                 frame.contains(&format!(r#""value":{i},"#)),
-                "frame {i} in order: {frame}"
+                "frame {i} in order: {}",
+                &frame[..frame.len().min(120)]
             );
             lat.push(latency_us(epoch, &frame));
         }
@@ -561,7 +589,7 @@ async fn a_stalled_edge_slows_no_other_viewer_and_says_what_it_missed_when_it_re
     let (a50, a99) = p99(ra.1);
     let (c50, c99) = p99(rc.1);
     eprintln!(
-        "while edge B was stopped: A's viewer p50 {a50} µs p99 {a99} µs; C's viewer (through NATS) p50 {c50} µs p99 {c99} µs ({n} frames at 1 kHz)"
+        "while edge B was stopped: A's viewer p50 {a50} µs p99 {a99} µs; C's viewer (through NATS) p50 {c50} µs p99 {c99} µs ({n} frames of 8 KB at 1 kHz)"
     );
 
     signal(&b.child, "CONT");
@@ -571,18 +599,39 @@ async fn a_stalled_edge_slows_no_other_viewer_and_says_what_it_missed_when_it_re
             s["nats"]["subscribe"]["gaps"].as_u64() >= Some(1)
         })
         .await;
-    // What it read before it stopped (a pull batch, at most) and the 50 the broker keeps are not
-    // missed; the rest is.
-    let missed = status["nats"]["subscribe"]["missed_frames"]
-        .as_u64()
-        .unwrap();
-    assert!(missed >= n / 2 && missed <= n - 50, "{status:#}");
     let last_gap = status["nats"]["subscribe"]["last_gap"].as_str().unwrap();
     assert!(
         last_gap.contains("tick") && last_gap.contains("edge-a"),
         "{last_gap}"
     );
     b.wait_for_log("NATS (subscribe): missed").await;
+    let accounted = |s: &Value| {
+        s["ingest"]["frames"].as_u64().unwrap_or(0)
+            + s["nats"]["subscribe"]["missed_frames"]
+                .as_u64()
+                .unwrap_or(0)
+    };
+    let stats = b
+        .wait_for_stats("B to account for every frame", |s| accounted(s) >= n)
+        .await;
+    let edge = &stats["nats"]["subscribe"];
+    eprintln!(
+        "edge B, resumed: took {} frames ({} read back from JetStream), reported {} missed; reconnected {} times, {} repairs",
+        stats["ingest"]["frames"],
+        edge["repaired_frames"],
+        edge["missed_frames"],
+        edge["reconnects"],
+        edge["repairs"]
+    );
+    assert_eq!(
+        accounted(&stats),
+        n,
+        "every frame taken or reported, once: {edge:#}"
+    );
+    // The broker cut it, and the 50 the stream keeps were read back.
+    assert!(edge["reconnects"].as_u64() >= Some(1), "{edge:#}");
+    assert!(edge["repaired_frames"].as_u64() >= Some(50), "{edge:#}");
+    assert!(edge["missed_frames"].as_u64() <= Some(n - 50), "{edge:#}");
     // And it is live again: a new frame reaches every viewer.
     let after = r#"{"stream":"tick","value":-1}"#;
     producer.send(after).await;
@@ -802,60 +851,74 @@ async fn an_old_broker_works_and_is_warned_about() {
     assert_eq!(status["nats"]["subscribe"]["connected"], true);
 }
 
-/// Pauses every consumer of the `VIZCAST` stream on the broker (it keeps their heartbeats going,
-/// and delivers nothing); returns how many there were.
-async fn pause_every_consumer(broker: &Broker) -> usize {
-    let client = async_nats::connect(&broker.url).await.unwrap();
-    let names = client
-        .request("$JS.API.CONSUMER.NAMES.VIZCAST", bytes::Bytes::from("{}"))
-        .await
-        .unwrap();
-    let names: Value = serde_json::from_slice(&names.payload).unwrap();
-    let names = names["consumers"].as_array().cloned().unwrap_or_default();
-    for name in &names {
-        let name = name.as_str().unwrap();
-        let reply = client
-            .request(
-                format!("$JS.API.CONSUMER.PAUSE.VIZCAST.{name}"),
-                bytes::Bytes::from(r#"{"pause_until":"2099-01-01T00:00:00Z"}"#),
-            )
+/// Pauses the first consumer of the `VIZCAST` stream to appear on the broker (it keeps its
+/// heartbeats going, and delivers nothing); true once one is paused.
+async fn pause_the_first_consumer(url: String) -> bool {
+    let client = async_nats::connect(&url).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let names = client
+            .request("$JS.API.CONSUMER.NAMES.VIZCAST", bytes::Bytes::from("{}"))
             .await
             .unwrap();
-        let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
-        assert_eq!(reply["paused"], true, "pausing {name}: {reply}");
+        let names: Value = serde_json::from_slice(&names.payload).unwrap();
+        if let Some(name) = names["consumers"].as_array().and_then(|n| n.first()) {
+            let name = name.as_str().unwrap();
+            let reply = client
+                .request(
+                    format!("$JS.API.CONSUMER.PAUSE.VIZCAST.{name}"),
+                    bytes::Bytes::from(r#"{"pause_until":"2099-01-01T00:00:00Z"}"#),
+                )
+                .await
+                .unwrap();
+            let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+            if reply["paused"] == true {
+                return true;
+            }
+            // Gone before it could be paused (a restore that was already done): the test then
+            // fails on its stall count, with the edge's figures.
+            eprintln!("could not pause {name}: {reply}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    names.len()
+    false
 }
 
 /// A consumer the broker stops delivering to, while it keeps its heartbeats going, would hold
-/// the edge for ever: the client library does not notice. The edge does, and reads on.
+/// the edge for ever: the client library does not notice. The edge does, and reads on: here the
+/// consumer of its restore, paused as soon as it appears, with 20,000 frames to read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_whose_consumer_stalls_on_the_broker_reads_on_and_misses_nothing() {
     let broker = Broker::start().await;
-    let a = Vizcast::start(&["--nats-publish", &broker.url]).await;
-    let b = Vizcast::start(&["--nats-subscribe", &broker.url]).await;
+    let a = Vizcast::start(&["--nats-publish", &broker.url, "--nats-history", "100000"]).await;
     wait_publishing(&a).await;
-    wait_live(&b).await;
-    let (mut on_b, _) = Watcher::join(&b).await;
     let mut producer = a.producer().await;
-    let before = numbered("imu/ax", 0..10);
-    producer.send_all(&before).await;
-    assert_eq!(on_b.frames(before.len()).await, before);
-
-    assert!(pause_every_consumer(&broker).await >= 1, "B has a consumer");
-    let after = numbered("imu/ax", 10..510);
-    producer.send_all(&after).await;
-    assert_eq!(
-        on_b.frames(after.len()).await,
-        after,
-        "every frame sent while the consumer was stalled, once, in order"
-    );
-    let stats = b.stats().await;
+    let n = 20_000u64;
+    producer.send_all(&numbered("imu/ax", 0..n)).await;
+    a.wait_for_stats("A to publish every frame", |s| {
+        s["nats"]["publish"]["published_frames"] == n
+    })
+    .await;
+    let pausing = tokio::spawn(pause_the_first_consumer(broker.url.clone()));
+    let b = Vizcast::start(&["--nats-subscribe", &broker.url]).await;
+    assert!(pausing.await.unwrap(), "B's restore has a consumer");
+    let stats = b
+        .wait_for_stats("B to restore every frame", |s| {
+            s["nats"]["subscribe"]["live"] == true
+        })
+        .await;
     let edge = &stats["nats"]["subscribe"];
+    assert_eq!(edge["restored_frames"], n, "{edge:#}");
+    assert_eq!(edge["accepted"], n, "{edge:#}");
     assert!(edge["consumer_stalls"].as_u64().unwrap() >= 1, "{edge:#}");
     assert_eq!(edge["gaps"], 0, "{edge:#}");
     assert_eq!(edge["duplicates"], 0, "{edge:#}");
     b.wait_for_log("delivered nothing for").await;
+    // And live after it.
+    let (mut on_b, _) = Watcher::join(&b).await;
+    let after = numbered("imu/ax", n..n + 10);
+    producer.send_all(&after).await;
+    assert_eq!(on_b.frames(after.len()).await, after);
 }
 
 /// The broker killed and restarted three times under 1 kHz of samples and 30 Hz of clouds: every
@@ -941,6 +1004,9 @@ async fn three_broker_restarts_under_load_lose_no_frame_silently() {
         edge["duplicates"],
         edge["reconnects"],
     );
+    if std::env::var_os("VIZCAST_TEST_SHOW_LOG").is_some() {
+        eprintln!("B's log:\n{}\nstats {edge:#}", b.stderr.lock());
+    }
     assert_eq!(
         accounted(&stats),
         sent,

@@ -239,6 +239,11 @@ impl StatsSource for BridgeStats {
             json["last_gap"] = e.link.last_gap().into();
             json["tracking_resets"] = c.tracking_resets.load(Ordering::Relaxed).into();
             json["consumer_stalls"] = c.stalls.load(Ordering::Relaxed).into();
+            json["live_dropped"] = c.live_dropped.load(Ordering::Relaxed).into();
+            json["live_queued"] = c.queued.load(Ordering::Relaxed).into();
+            json["repairs"] = c.repairs.load(Ordering::Relaxed).into();
+            json["resyncs"] = c.resyncs.load(Ordering::Relaxed).into();
+            json["repaired_frames"] = c.repaired.load(Ordering::Relaxed).into();
             out.insert("subscribe".to_owned(), json);
         }
         out.into()

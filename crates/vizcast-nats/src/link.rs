@@ -14,9 +14,15 @@ use tokio::sync::watch;
 use vizcast_hub::Hub;
 use vizcast_protocol::{NatsLink, NatsStatus};
 
-/// Messages the client buffers per subscription before it drops them (a slow consumer). Low,
-/// because frames may be megabytes: at most this many frames of `--max-frame-bytes` each.
+/// Messages the client buffers per subscription before it drops them (a slow consumer), on a
+/// publishing link (which subscribes only to JetStream's answers).
 pub const SUBSCRIPTION_CAPACITY: usize = 256;
+/// The same on an edge's link. Its live subscription is drained at once into the edge's
+/// byte-bounded queue, so this holds only what arrives while that task waits for a core: a
+/// publisher's backlog after a broker restart comes in one burst (up to 16,384 frames, the
+/// publisher's default queue), which a smaller buffer dropped. JetStream reads pull at most
+/// [`crate::subscribe::PULL_BATCH`] at a time, so they never fill it.
+pub const EDGE_SUBSCRIPTION_CAPACITY: usize = 16_384;
 /// Commands (publishes) the client buffers for its connection; a publisher waits beyond that.
 pub const CLIENT_CAPACITY: usize = 256;
 
@@ -54,6 +60,9 @@ pub struct Link {
     pub reconnects: AtomicU64,
     /// Times it was lost.
     pub disconnects: AtomicU64,
+    /// Times the client dropped messages of a subscription that was read too slowly.
+    pub slow_consumer: AtomicU64,
+    slow_log: crate::publish::Throttle,
     /// Bumped each time the connection is (re)established: tasks that set things up on the
     /// broker (the JetStream stream) wait on it.
     connections: watch::Sender<u64>,
@@ -85,6 +94,8 @@ impl Link {
             told_unreachable: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
+            slow_consumer: AtomicU64::new(0),
+            slow_log: crate::publish::Throttle::default(),
             connections: watch::Sender::new(0),
             jetstream: Mutex::new(None),
             note: Mutex::new(Some("connecting".to_owned())),
@@ -113,7 +124,10 @@ impl Link {
                 Duration::from_millis(100 << shift).min(Duration::from_secs(2))
             })
             .connection_timeout(Duration::from_secs(2))
-            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .subscription_capacity(match self.role {
+                Role::Publish => SUBSCRIPTION_CAPACITY,
+                Role::Subscribe => EDGE_SUBSCRIPTION_CAPACITY,
+            })
             .client_capacity(CLIENT_CAPACITY)
             .event_callback(move |event| {
                 let link = link.clone();
@@ -149,9 +163,17 @@ impl Link {
                 self.set_note(Some("the broker is unreachable; reconnecting".to_owned()));
             }
             Event::SlowConsumer(sid) => {
-                tracing::warn!(
-                    "NATS ({role}): this edge reads too slowly, the client dropped messages of subscription {sid} (reported as gaps)"
-                );
+                self.slow_consumer.fetch_add(1, Ordering::Relaxed);
+                if let Some(held) = self.slow_log.allow() {
+                    tracing::warn!(
+                        "NATS ({role}): this edge reads too slowly, the client dropped messages of subscription {sid} (read back from JetStream where the stream holds them, else reported as gaps){}",
+                        if held > 0 {
+                            format!(" ({held} more since the last such line)")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
             }
             Event::LameDuckMode => {
                 tracing::warn!("NATS ({role}): {server} is shutting down (lame duck mode)");

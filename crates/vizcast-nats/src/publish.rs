@@ -10,7 +10,8 @@
 //!   on each of its streams' subjects (the same bytes, the same `Vizcast-Frame`): so the
 //!   broker's last messages of every subject hold that stream's latest state, whichever frame
 //!   carried it, and an edge filtering by subject still gets every frame of its streams. Edges
-//!   take the first copy and drop the others by their frame number. The cost: a batch of k
+//!   take the first copy and drop the others by their frame number (`Vizcast-Parts` says a
+//!   message is one of several copies). The cost: a batch of k
 //!   streams is k messages on the broker; producers of high rates through NATS should send one
 //!   stream per frame (columnar batches are one stream).
 //! - A message whose stream's part replaces its state (a cloud, a line base) carries
@@ -419,6 +420,7 @@ async fn publish(
 ) {
     let counters = &publisher.counters;
     let len = outgoing.payload.len();
+    let parts = outgoing.parts.len() as u64;
     for part in outgoing.parts {
         let mut headers = HeaderMap::new();
         Stamp {
@@ -426,6 +428,7 @@ async fn publish(
             session: session.to_owned(),
             frame: outgoing.frame,
             seq: part.seq,
+            parts,
         }
         .write(&mut headers);
         if part.rollup {

@@ -4,39 +4,56 @@
 //! publish straight to NATS; a frame the hub refuses is logged with its subject and counted, and
 //! nothing else is affected. The edge serves its own browsers, desktop and recording from there.
 //!
-//! **With JetStream** (the broker keeps the stream of [`crate::jetstream`]), the edge reads
-//! through one ordered consumer, first everything the stream retains (the latest state of every
-//! stream and its recent history, oldest first, as the hub would have accepted it), then live
-//! messages as they are stored: the broker hands over from the one to the other, so there is no
-//! gap and no duplicate at the seam. When the consumer is lost (a broker restart, a stalled
-//! edge) it is made again from the next stream sequence, so nothing the broker still holds is
-//! missed. A consumer that delivers nothing for twice [`STALL_CHECK`] while the broker holds newer
-//! messages of the filter is replaced the same way (`consumer_stalls` in the status): a broker
-//! can keep such a consumer's heartbeats going, so the client would wait on it for ever.
+//! **Live frames come through a plain subscription**: the broker pushes each message as it is
+//! published, with no pull round trips and no consumer state. One task drains the subscription
+//! into a queue bounded by bytes and messages ([`LIVE_QUEUE_BYTES`], [`LIVE_QUEUE_MESSAGES`]),
+//! so that the client's own small buffer never overflows while the edge is busy (a restore, a
+//! repair, a large cloud); at the bound the arriving message is dropped and counted
+//! (`live_dropped`), and the edge repairs what it lost as below.
 //!
-//! Until it has read what the stream retained, the edge holds the hub's joins (at most
-//! `--nats-restore-timeout`), so that a viewer joining meanwhile gets the restored state in its
-//! join snapshot, not an empty snapshot followed by the restore as live frames; `/readyz` says
-//! 503 meanwhile, and the `nats` status says `restoring`.
+//! **With JetStream** (the broker keeps the stream of [`crate::jetstream`]):
+//! - **The restore.** The edge subscribes first, then reads everything the stream retains (the
+//!   latest state of every stream and its recent history, oldest first) through an ordered
+//!   consumer, then takes the live messages queued meanwhile. The seam is exact by the
+//!   publishers' numbers ([`crate::sequence`]): a live message the restore read already is a copy.
+//!   Until the restore is read, the edge holds the hub's joins (at most
+//!   `--nats-restore-timeout`), so that a viewer joining meanwhile gets the restored state in
+//!   its join snapshot; `/readyz` says 503 meanwhile, and the `nats` status says `restoring`.
+//! - **Repairs.** A live message whose subject's number skips (the edge's queue was full, the
+//!   broker cut it as a slow consumer) is held while the edge reads that subject's retained
+//!   messages from JetStream and takes those it lacks, in order; then the held message. What the
+//!   stream no longer holds is a gap (below). After a repair that found nothing, the subject is
+//!   not repaired again for [`REPAIR_INTERVAL`]: a publisher that drops frames makes gaps no
+//!   repair can fill.
+//! - **Resyncs.** After a reconnection (once it has taken what it received before it), or when
+//!   the queue or the client dropped messages, the edge reads the newest retained message of
+//!   every subject: one it lacks is taken, or its subject repaired.
+//!   So a stream whose last message was lost still gets it. A stream first published while the
+//!   edge was away starts at its newest message.
+//! - A JetStream consumer that delivers nothing for twice [`STALL_CHECK`] while the broker
+//!   holds newer messages of it is replaced (`consumer_stalls` in the status): a broker can keep
+//!   such a consumer's heartbeats going, so the client would wait on it for ever.
 //!
-//! **Without JetStream**, the edge takes a plain subscription: live only (late edges get no
-//! history, and what a stall or a restart loses is not recoverable); its status says so.
+//! **Without JetStream**, the edge is live only (late edges get no history, and what a stall or
+//! a restart loses is not recoverable); its status says so.
 //!
-//! Either way the publishers' numbers ([`crate::sequence`]) tell an edge what it did not get: a
-//! publisher's full queue, messages the stream no longer held when a stalled edge came back, a
-//! slow subscription. Each gap is logged and counted, and viewers are told in the `nats` part of
-//! the `status` message (`missed_frames`, `gaps`, `last_gap`). The latest state of that stream
-//! is restored by the messages that follow: what the stream holds is read in order, and the
-//! newest message of a subject is the last one it evicts.
+//! Either way the publishers' numbers tell an edge what it did not get: a publisher's full
+//! queue, messages the stream no longer held. Each gap is logged and counted, and viewers are
+//! told in the `nats` part of the `status` message (`missed_frames`, `gaps`, `last_gap`). A gap
+//! before a message that replaced its stream's state on the broker (a rollup) is counted as
+//! `superseded` instead: the newest state is what the stream keeps.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::{Client, HeaderMap};
+use async_nats::{Client, HeaderMap, Message};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 use vizcast_hub::{ClientGuard, Hub, JoinHold, Role, Utf8Bytes};
 
 use crate::jetstream::{self, ROLLUP, StreamLimits};
@@ -47,8 +64,8 @@ use crate::subject::subject_to_stream;
 
 /// Frames larger than this are ingested off the async worker (they take milliseconds to parse).
 const LARGE_FRAME: usize = 256 * 1024;
-/// Most messages the broker sends an edge per pull request: with `--max-frame-bytes` each, the
-/// bound of what is in flight to this edge.
+/// Most messages the broker sends an edge per pull request while it reads JetStream (a restore,
+/// a repair): with `--max-frame-bytes` each, the bound of what is in flight to this edge.
 pub const PULL_BATCH: i64 = 256;
 /// The longest a pull request waits; idle heartbeats come at half of it, and a consumer that
 /// misses two is made again: how soon an edge notices a broker that came back.
@@ -57,6 +74,23 @@ pub const PULL_EXPIRES: Duration = Duration::from_secs(4);
 /// whether it holds newer messages (then the consumer has stalled and is replaced; see
 /// [`check_stall`]).
 pub const STALL_CHECK: Duration = Duration::from_secs(4);
+/// Most bytes of live messages the edge holds while it is busy (see [`queued_size`]); past it
+/// the arriving message is dropped and read back from JetStream later.
+pub const LIVE_QUEUE_BYTES: usize = 64 << 20;
+/// Most live messages the edge holds while it is busy.
+pub const LIVE_QUEUE_MESSAGES: usize = 1 << 20;
+/// What a queued message costs beside its bytes on the wire (its parsed headers' map, its
+/// allocations and the queue's bookkeeping).
+pub const MESSAGE_OVERHEAD: usize = 512;
+/// After a repair that found nothing, the subject is not repaired again for this long (gaps in
+/// between are reported as they are).
+pub const REPAIR_INTERVAL: Duration = Duration::from_secs(1);
+/// Most subjects whose last repair time is remembered; past it, all are forgotten.
+const REPAIR_MEMORY: usize = 4096;
+/// Most subjects whose dropped messages the queue remembers; past it, every subject is resynced.
+const DROPPED_SUBJECTS: usize = 4096;
+/// Live messages taken from the queue at a time.
+const POP_BATCH: usize = 512;
 
 /// What [`Edge::start`] needs.
 #[derive(Clone, Debug)]
@@ -71,7 +105,7 @@ pub struct EdgeOptions {
     pub restore_timeout: Duration,
 }
 
-/// Counters of an edge (atomics: written by its task, read by `/api/stats`).
+/// Counters of an edge (atomics: written by its tasks, read by `/api/stats`).
 #[derive(Debug, Default)]
 pub struct EdgeCounters {
     /// Messages received.
@@ -80,7 +114,8 @@ pub struct EdgeCounters {
     pub accepted: AtomicU64,
     /// Frames the hub (or the headers check) refused.
     pub rejected: AtomicU64,
-    /// Copies of frames taken already (batches on several subjects, redeliveries).
+    /// Copies of frames taken already (batches on several subjects, what a restore or a repair
+    /// read that also came live).
     pub duplicates: AtomicU64,
     /// Frames this edge never got because a newer cloud or line of their stream replaced them
     /// on the broker before it read them (a rollup): skipped, as by a lagging viewer.
@@ -93,13 +128,24 @@ pub struct EdgeCounters {
     pub restored_bytes: AtomicU64,
     /// Whether the edge is live (the retained messages are read).
     pub live: AtomicBool,
-    /// The JetStream stream sequence of the latest message read.
+    /// The JetStream stream sequence of the latest message read from JetStream.
     pub stream_sequence: AtomicU64,
     /// Times the per-subject numbers were forgotten at their bound.
     pub tracking_resets: AtomicU64,
     /// Times a consumer delivered nothing while the broker held newer messages, and was
     /// replaced by a new one from the next stream sequence.
     pub stalls: AtomicU64,
+    /// Live messages dropped at the bound of the edge's queue (repaired from JetStream where
+    /// the stream still holds them).
+    pub live_dropped: AtomicU64,
+    /// Repairs: a subject's retained messages read because a live message skipped numbers.
+    pub repairs: AtomicU64,
+    /// Resyncs: the newest message of every subject read after a reconnection or a full queue.
+    pub resyncs: AtomicU64,
+    /// Frames taken from JetStream by repairs and resyncs (what the live path had lost).
+    pub repaired: AtomicU64,
+    /// Live messages waiting in the edge's queue.
+    pub queued: AtomicU64,
 }
 
 /// The broker side of `--nats-subscribe`. See the module docs.
@@ -119,8 +165,8 @@ enum Stop {
     Shutdown,
     /// Something failed; read again after a pause.
     Retry(String),
-    /// The client reconnected to the broker: read again at once (a restarted broker has
-    /// forgotten the consumer, and waiting for the client to notice costs seconds of messages).
+    /// The client reconnected while JetStream was being read: read again at once (a restarted
+    /// broker has forgotten the consumer, and waiting costs seconds of messages).
     Reconnected,
 }
 
@@ -148,6 +194,134 @@ impl Edge {
     }
 }
 
+/// The live messages waiting to be taken, bounded by bytes and messages.
+struct LiveQueue {
+    state: Mutex<QueueState>,
+    /// Wakes the taker when a message comes or the subscription ends.
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    messages: VecDeque<Message>,
+    bytes: usize,
+    /// The subscription ended.
+    closed: bool,
+    /// Subjects of messages dropped at the bound since the taker last asked, and whether more
+    /// than [`DROPPED_SUBJECTS`] were.
+    dropped: HashSet<String>,
+    dropped_many: bool,
+}
+
+/// What a queued message counts against [`LIVE_QUEUE_BYTES`]: its subject, headers and payload
+/// as they came, and [`MESSAGE_OVERHEAD`].
+fn queued_size(message: &Message) -> usize {
+    message.length.max(message.payload.len()) + MESSAGE_OVERHEAD
+}
+
+impl LiveQueue {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(QueueState::default()),
+            ready: Notify::new(),
+        })
+    }
+
+    /// Queues a live message; at the bound drops it instead, and remembers its subject.
+    fn push(&self, message: Message, counters: &EdgeCounters) {
+        let size = queued_size(&message);
+        let mut state = self.state.lock();
+        if !state.messages.is_empty()
+            && (state.bytes + size > LIVE_QUEUE_BYTES
+                || state.messages.len() >= LIVE_QUEUE_MESSAGES)
+        {
+            counters.live_dropped.fetch_add(1, Ordering::Relaxed);
+            if state.dropped.len() < DROPPED_SUBJECTS {
+                state.dropped.insert(message.subject.to_string());
+            } else {
+                state.dropped_many = true;
+            }
+            return;
+        }
+        state.bytes += size;
+        state.messages.push_back(message);
+        counters
+            .queued
+            .store(state.messages.len() as u64, Ordering::Relaxed);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// How many messages are queued.
+    fn len(&self) -> usize {
+        self.state.lock().messages.len()
+    }
+
+    fn close(&self) {
+        self.state.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Moves up to [`POP_BATCH`] messages into `into`, waiting for one; false once the
+    /// subscription ended and everything is taken.
+    async fn pop(&self, into: &mut Vec<Message>, counters: &EdgeCounters) -> bool {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut state = self.state.lock();
+                let n = state.messages.len().min(POP_BATCH);
+                if n > 0 {
+                    let mut taken = 0;
+                    for message in state.messages.drain(..n) {
+                        taken += queued_size(&message);
+                        into.push(message);
+                    }
+                    state.bytes -= taken;
+                    counters
+                        .queued
+                        .store(state.messages.len() as u64, Ordering::Relaxed);
+                    return true;
+                }
+                if state.closed {
+                    return false;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// The subjects of the messages dropped since the last call (`None` for all of them, when
+    /// too many to remember), or nothing when none was.
+    fn take_dropped(&self) -> Option<Option<HashSet<String>>> {
+        let mut state = self.state.lock();
+        if std::mem::take(&mut state.dropped_many) {
+            state.dropped.clear();
+            return Some(None);
+        }
+        if state.dropped.is_empty() {
+            return None;
+        }
+        Some(Some(std::mem::take(&mut state.dropped)))
+    }
+}
+
+/// Drains the subscription into the queue until it ends.
+async fn pump(mut subscription: async_nats::Subscriber, queue: Arc<LiveQueue>, edge: Arc<Edge>) {
+    while let Some(message) = subscription.next().await {
+        queue.push(message, &edge.counters);
+    }
+    queue.close();
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Takes messages into the hub.
 struct Ingest {
     hub: Arc<Hub>,
@@ -157,9 +331,15 @@ struct Ingest {
     guard: ClientGuard,
     rejected_log: Throttle,
     gap_log: Throttle,
+    repair_log: Throttle,
+    /// When each subject was last repaired, and whether that repair found anything.
+    repaired_at: HashMap<String, (Instant, bool)>,
     /// Holds the hub's joins until the restore is done.
     hold: Option<JoinHold>,
 }
+
+/// A message's stamp, read once: `Err` is what is wrong with its headers.
+type Stamped = Result<Option<Stamp>, String>;
 
 impl Ingest {
     /// The retained state is read (or there is none to read): viewers may join.
@@ -169,18 +349,30 @@ impl Ingest {
         }
     }
 
-    fn take(&mut self, subject: &str, headers: Option<&HeaderMap>, payload: Bytes) {
+    /// Takes a message; true if the hub took it as a new frame.
+    fn take(&mut self, subject: &str, headers: Option<&HeaderMap>, payload: Bytes) -> bool {
+        let stamp = Stamp::from_headers(headers);
+        let rollup = headers.is_some_and(|h| h.get(ROLLUP).is_some());
+        self.take_stamped(subject, stamp, rollup, payload)
+    }
+
+    fn take_stamped(
+        &mut self,
+        subject: &str,
+        stamp: Stamped,
+        rollup: bool,
+        payload: Bytes,
+    ) -> bool {
         let counters = &self.edge.counters;
         counters.received.fetch_add(1, Ordering::Relaxed);
-        let stamp = match Stamp::from_headers(headers) {
+        let stamp = match stamp {
             Ok(stamp) => stamp,
             Err(why) => {
                 self.hub.count_rejected();
                 self.reject(subject, None, &why);
-                return;
+                return false;
             }
         };
-        let rollup = headers.is_some_and(|h| h.get(ROLLUP).is_some());
         if let Some(stamp) = &stamp {
             let verdict = self.tracker.judge(subject, stamp);
             counters
@@ -189,14 +381,14 @@ impl Ingest {
             match verdict {
                 Verdict::Own => {
                     counters.own.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return false;
                 }
                 Verdict::Duplicate(gap) => {
                     if let Some(gap) = gap {
                         self.gap(&gap, rollup);
                     }
                     counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return false;
                 }
                 Verdict::Take(gap) => {
                     if let Some(gap) = gap {
@@ -209,7 +401,7 @@ impl Ingest {
         let Ok(text) = Utf8Bytes::try_from(payload) else {
             self.hub.count_rejected();
             self.reject(subject, stamp.as_ref(), "the payload is not UTF-8");
-            return;
+            return false;
         };
         let multi_thread = matches!(
             tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()),
@@ -227,9 +419,58 @@ impl Ingest {
                 let client = self.guard.client();
                 client.frames.fetch_add(1, Ordering::Relaxed);
                 client.bytes.fetch_add(len as u64, Ordering::Relaxed);
+                true
             }
-            Err(err) => self.reject(subject, stamp.as_ref(), &err.to_string()),
+            Err(err) => {
+                self.reject(subject, stamp.as_ref(), &err.to_string());
+                false
+            }
         }
+    }
+
+    /// Whether a live message's subject should be repaired before it is taken: its number skips,
+    /// it does not replace its stream's state, and the subject was not repaired just now.
+    fn wants_repair(&mut self, subject: &str, stamp: &Stamped, rollup: bool) -> bool {
+        let Ok(Some(stamp)) = stamp else {
+            return false;
+        };
+        if rollup || !self.lacks_before(subject, stamp) {
+            return false;
+        }
+        self.may_repair(subject)
+    }
+
+    /// Whether JetStream may hold messages of `subject` before this one that the edge lacks:
+    /// its number skips, or (once the restore is read) it is the first heard of a subject that
+    /// started before it, a new stream or a restarted publisher, while the edge was away or
+    /// dropping.
+    fn lacks_before(&self, subject: &str, stamp: &Stamp) -> bool {
+        if self.tracker.gap_before(subject, stamp).is_some() {
+            return true;
+        }
+        stamp.seq > 1
+            && self.hold.is_none()
+            && self.tracker.tracking_resets == 0
+            && stamp.session != self.hub.session()
+            && self.tracker.last(&stamp.session, subject).is_none()
+    }
+
+    /// Whether `subject` may be repaired now (not within [`REPAIR_INTERVAL`] of a repair that
+    /// found nothing); if so,
+    /// notes it.
+    fn may_repair(&mut self, subject: &str) -> bool {
+        let now = Instant::now();
+        if let Some((at, found)) = self.repaired_at.get(subject)
+            && !found
+            && now.duration_since(*at) < REPAIR_INTERVAL
+        {
+            return false;
+        }
+        if self.repaired_at.len() >= REPAIR_MEMORY {
+            self.repaired_at.clear();
+        }
+        self.repaired_at.insert(subject.to_owned(), (now, false));
+        true
     }
 
     fn reject(&self, subject: &str, stamp: Option<&Stamp>, why: &str) {
@@ -301,6 +542,8 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
         guard,
         rejected_log: Throttle::default(),
         gap_log: Throttle::default(),
+        repair_log: Throttle::default(),
+        repaired_at: HashMap::new(),
         hold: Some(hold),
     };
     let js = async_nats::jetstream::new(client.clone());
@@ -314,7 +557,7 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
         let stop = match jetstream::ensure(&js, &config).await {
             Ok(stream) => {
                 link.set_jetstream(true, None);
-                read_jetstream(&mut ingest, &stream, &options.filter).await
+                read(&mut ingest, &client, Some(&stream), &options.filter).await
             }
             Err(err) if jetstream::unavailable(&err) => {
                 tracing::warn!(
@@ -327,7 +570,7 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
                 );
                 edge.counters.live.store(true, Ordering::Relaxed);
                 ingest.restored();
-                read_core(&mut ingest, &client, &options.filter).await
+                read(&mut ingest, &client, None, &options.filter).await
             }
             Err(err) => Stop::Retry(format!(
                 "cannot open the JetStream stream {}: {err}",
@@ -348,26 +591,400 @@ async fn run(edge: Arc<Edge>, hub: Arc<Hub>, client: Client, options: EdgeOption
     }
 }
 
-/// An ordered consumer opened after a stream sequence, with what it had to deliver then.
+/// Subscribes, catches up from JetStream (the restore the first time, a resync after), then
+/// takes live messages until the hub shuts down or something fails. A reconnection while live
+/// is followed by a resync on the same subscription (the client subscribes again by itself).
+async fn read(
+    ingest: &mut Ingest,
+    client: &Client,
+    stream: Option<&async_nats::jetstream::stream::Stream>,
+    filter: &str,
+) -> Stop {
+    let connection = ingest.edge.link.connection();
+    let subscription = match client.subscribe(filter.to_owned()).await {
+        Ok(subscription) => subscription,
+        Err(err) => return Stop::Retry(format!("cannot subscribe to {filter}: {err}")),
+    };
+    // The broker has the subscription before JetStream is read: nothing falls between the two
+    // (the consumer is asked for later on the same connection).
+    let shutdown = ingest.hub.shutdown_token();
+    tokio::select! {
+        flushed = tokio::time::timeout(PULL_EXPIRES, client.flush()) => match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Stop::Retry(format!("cannot subscribe to {filter}: {err}")),
+            Err(_) => return Stop::Retry(format!("cannot subscribe to {filter}: the broker did not answer")),
+        },
+        () = shutdown.cancelled() => return Stop::Shutdown,
+    }
+    let queue = LiveQueue::new();
+    let _pump = AbortOnDrop(tokio::spawn(pump(
+        subscription,
+        queue.clone(),
+        ingest.edge.clone(),
+    )));
+    let mut reader = Reader {
+        stream,
+        filter,
+        connection,
+    };
+    if stream.is_some() {
+        let caught_up = if ingest.edge.counters.live.load(Ordering::Relaxed) {
+            reader.resync(ingest, None).await
+        } else {
+            restore(ingest, &reader).await
+        };
+        if let Err(stop) = caught_up {
+            return stop;
+        }
+    }
+    let mut batch = Vec::with_capacity(POP_BATCH);
+    let mut slow = ingest.edge.link.slow_consumer.load(Ordering::Relaxed);
+    // After a reconnection: how many queued messages (those received before it) are still to be
+    // taken before the edge resyncs. The client subscribes again by itself as it reconnects, so
+    // the queue goes on.
+    let mut before_resync: Option<usize> = None;
+    loop {
+        if before_resync == Some(0) {
+            before_resync = None;
+            reader.connection = ingest.edge.link.connection();
+            if stream.is_some()
+                && let Err(stop) = reader.resync(ingest, None).await
+            {
+                return stop;
+            }
+            continue;
+        }
+        let more = tokio::select! {
+            more = queue.pop(&mut batch, &ingest.edge.counters) => more,
+            _ = ingest.edge.link.wait_connection(reader.connection), if before_resync.is_none() => {
+                before_resync = Some(queue.len());
+                continue;
+            }
+            () = shutdown.cancelled() => return Stop::Shutdown,
+        };
+        if !more {
+            return Stop::Retry(format!("the subscription to {filter} ended"));
+        }
+        if let Some(left) = &mut before_resync {
+            *left = left.saturating_sub(batch.len());
+        }
+        for message in batch.drain(..) {
+            let subject = message.subject.as_str();
+            let stamp = Stamp::from_headers(message.headers.as_ref());
+            let rollup = message
+                .headers
+                .as_ref()
+                .is_some_and(|h| h.get(ROLLUP).is_some());
+            if stream.is_some()
+                && ingest.wants_repair(subject, &stamp, rollup)
+                && let Err(stop) = reader.repair(ingest, subject).await
+            {
+                return stop;
+            }
+            ingest.take_stamped(subject, stamp, rollup, message.payload);
+        }
+        // Messages were dropped (by the queue at its bound, or by the client's own small
+        // buffer): a subject may have lost its last one, which no later message reveals. Read
+        // the newest of each once nothing is held: a resync while older messages wait would
+        // count those the stream no longer holds as missed.
+        if stream.is_none() || queue.len() > 0 {
+            continue;
+        }
+        let client_dropped = ingest.edge.link.slow_consumer.load(Ordering::Relaxed);
+        let dropped = if client_dropped == slow {
+            queue.take_dropped()
+        } else {
+            slow = client_dropped;
+            queue.take_dropped();
+            Some(None)
+        };
+        if let Some(subjects) = dropped
+            && let Err(stop) = reader.resync(ingest, subjects.as_ref()).await
+        {
+            return stop;
+        }
+    }
+}
+
+/// Reads the stream's retained messages before going live.
+async fn restore(ingest: &mut Ingest, reader: &Reader<'_>) -> Result<(), Stop> {
+    let edge = ingest.edge.clone();
+    let counters = &edge.counters;
+    tracing::info!(
+        "NATS (subscribe): restoring what JetStream retains of {}, then live",
+        reader.filter
+    );
+    reader
+        .read_stored(ingest, reader.filter, Start::First, |ingest, message| {
+            let counters = &ingest.edge.counters;
+            counters.restored_frames.fetch_add(1, Ordering::Relaxed);
+            counters
+                .restored_bytes
+                .fetch_add(message.payload.len() as u64, Ordering::Relaxed);
+            ingest.take(
+                message.subject.as_str(),
+                message.headers.as_ref(),
+                message.payload,
+            );
+        })
+        .await?;
+    counters.live.store(true, Ordering::Relaxed);
+    tracing::info!(
+        "NATS (subscribe): restored {} frames ({} bytes) from JetStream; live",
+        counters.restored_frames.load(Ordering::Relaxed),
+        counters.restored_bytes.load(Ordering::Relaxed)
+    );
+    ingest.restored();
+    Ok(())
+}
+
+/// Where a read of JetStream starts.
+#[derive(Clone, Copy)]
+enum Start {
+    /// The oldest retained message.
+    First,
+    /// The newest retained message of each subject.
+    LastPerSubject,
+    /// The message after this stream sequence.
+    After(u64),
+}
+
+/// Reads JetStream for one connection of the edge.
+struct Reader<'a> {
+    stream: Option<&'a async_nats::jetstream::stream::Stream>,
+    filter: &'a str,
+    connection: u64,
+}
+
+impl Reader<'_> {
+    /// Reads what the stream holds of `filter` from `start`, up to what it held when the read
+    /// began, handing each message to `each`. A consumer that stalls is replaced (see
+    /// [`check_stall`]).
+    async fn read_stored(
+        &self,
+        ingest: &mut Ingest,
+        filter: &str,
+        start: Start,
+        mut each: impl FnMut(&mut Ingest, Message),
+    ) -> Result<(), Stop> {
+        let Some(stream) = self.stream else {
+            return Ok(());
+        };
+        let mut opened = open(stream, filter, start).await.map_err(Stop::Retry)?;
+        // Messages stored after the consumer was made also came live.
+        let mut remaining = opened.pending;
+        let mut last_sequence = match start {
+            Start::After(after) => after,
+            Start::First | Start::LastPerSubject => 0,
+        };
+        // The stream sequence at the end of a silent period, if the consumer was silent then.
+        let mut suspect: Option<u64> = None;
+        let shutdown = ingest.hub.shutdown_token();
+        let result = loop {
+            if remaining == 0 {
+                break Ok(());
+            }
+            let message = tokio::select! {
+                message = tokio::time::timeout(STALL_CHECK, opened.messages.next()) => message,
+                _ = ingest.edge.link.wait_connection(self.connection) => break Err(Stop::Reconnected),
+                () = shutdown.cancelled() => break Err(Stop::Shutdown),
+            };
+            let message = match message {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(err))) => {
+                    break Err(Stop::Retry(format!("the JetStream consumer failed: {err}")));
+                }
+                Ok(None) => break Err(Stop::Retry("the JetStream consumer ended".to_owned())),
+                Err(_silent) => {
+                    // Silent twice in a row: a process that was stopped (SIGSTOP, a suspended
+                    // laptop) finds its timer expired before it has read what waits in its
+                    // socket, so one silent period alone proves nothing.
+                    if suspect != Some(last_sequence) {
+                        suspect = Some(last_sequence);
+                        continue;
+                    }
+                    if matches!(start, Start::LastPerSubject) {
+                        // What is left of a scan of newest messages cannot be read on from a
+                        // sequence; live messages reveal what it would have found.
+                        break Ok(());
+                    }
+                    match check_stall(stream, filter, last_sequence).await {
+                        Ok(None) => break Ok(()),
+                        Ok(Some(fresh)) => {
+                            ingest.edge.counters.stalls.fetch_add(1, Ordering::Relaxed);
+                            suspect = None;
+                            tracing::warn!(
+                                "NATS (subscribe): the JetStream consumer {} delivered nothing for {} s while the broker holds {} newer messages of {filter}; reading on through a new consumer from stream sequence {}",
+                                opened.name,
+                                2 * STALL_CHECK.as_secs(),
+                                fresh.pending,
+                                last_sequence + 1
+                            );
+                            let _ = stream.delete_consumer(&opened.name).await;
+                            remaining = remaining.min(fresh.pending);
+                            opened = fresh;
+                        }
+                        Err(why) => break Err(Stop::Retry(why)),
+                    }
+                    continue;
+                }
+            };
+            suspect = None;
+            let (sequence, pending) = match message.info() {
+                Ok(info) => (info.stream_sequence, info.pending),
+                Err(err) => {
+                    break Err(Stop::Retry(format!(
+                        "a JetStream message without its info: {err}"
+                    )));
+                }
+            };
+            last_sequence = sequence;
+            ingest
+                .edge
+                .counters
+                .stream_sequence
+                .fetch_max(sequence, Ordering::Relaxed);
+            each(ingest, message.message);
+            remaining = remaining.saturating_sub(1).min(pending);
+        };
+        // Done with it: the broker need not keep it until it expires.
+        drop(opened.messages);
+        let _ = stream.delete_consumer(&opened.name).await;
+        result
+    }
+
+    /// Reads `subject`'s retained messages and takes those the edge lacks, in order.
+    async fn repair(&self, ingest: &mut Ingest, subject: &str) -> Result<(), Stop> {
+        ingest.edge.counters.repairs.fetch_add(1, Ordering::Relaxed);
+        let before = ingest.edge.counters.accepted.load(Ordering::Relaxed);
+        let read = self
+            .read_stored(ingest, subject, Start::First, |ingest, message| {
+                let stamp = Stamp::from_headers(message.headers.as_ref());
+                // Messages without numbers (published straight to NATS) cannot be told from
+                // what came live: a repair leaves them.
+                if matches!(stamp, Ok(None)) {
+                    return;
+                }
+                let subject = message.subject.as_str();
+                // Taken already (most of what a subject retains): not a copy worth counting.
+                if let Ok(Some(stamp)) = &stamp
+                    && ingest
+                        .tracker
+                        .last(&stamp.session, subject)
+                        .is_some_and(|last| stamp.seq <= last)
+                {
+                    return;
+                }
+                let rollup = message
+                    .headers
+                    .as_ref()
+                    .is_some_and(|h| h.get(ROLLUP).is_some());
+                ingest.take_stamped(subject, stamp, rollup, message.payload);
+            })
+            .await;
+        let taken = ingest.edge.counters.accepted.load(Ordering::Relaxed) - before;
+        if taken > 0
+            && let Some((_, found)) = ingest.repaired_at.get_mut(subject)
+        {
+            *found = true;
+        }
+        ingest
+            .edge
+            .counters
+            .repaired
+            .fetch_add(taken, Ordering::Relaxed);
+        if let Some(held) = ingest.repair_log.allow() {
+            tracing::info!(
+                "NATS (subscribe): {subject} skipped numbers live; read {taken} frames of it back from JetStream{}",
+                held_note(held)
+            );
+        }
+        read
+    }
+
+    /// Reads the newest retained message of every subject of the filter (of `only`, if given):
+    /// takes it if it is the next one of its subject, and repairs its subject if more are
+    /// missing. After a reconnection or a full queue, this finds what was lost even where
+    /// nothing followed it.
+    async fn resync(
+        &self,
+        ingest: &mut Ingest,
+        only: Option<&HashSet<String>>,
+    ) -> Result<(), Stop> {
+        ingest.edge.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+        let before = ingest.edge.counters.accepted.load(Ordering::Relaxed);
+        let mut lacking = Vec::new();
+        self.read_stored(
+            ingest,
+            self.filter,
+            Start::LastPerSubject,
+            |ingest, message| {
+                let subject = message.subject.as_str();
+                if only.is_some_and(|only| !only.contains(subject)) {
+                    return;
+                }
+                let stamp = Stamp::from_headers(message.headers.as_ref());
+                // Messages without numbers (published straight to NATS) cannot be told from what
+                // came live: a resync leaves them.
+                if matches!(stamp, Ok(None)) {
+                    return;
+                }
+                let rollup = message
+                    .headers
+                    .as_ref()
+                    .is_some_and(|h| h.get(ROLLUP).is_some());
+                if let Ok(Some(stamp)) = &stamp {
+                    // Taken already: the usual case, not a copy worth counting.
+                    if ingest
+                        .tracker
+                        .last(&stamp.session, subject)
+                        .is_some_and(|last| stamp.seq <= last)
+                    {
+                        return;
+                    }
+                    // (Repaired just now: what is missing is reported with this message.)
+                    if !rollup && ingest.lacks_before(subject, stamp) && ingest.may_repair(subject)
+                    {
+                        lacking.push(subject.to_owned());
+                        return;
+                    }
+                }
+                ingest.take_stamped(subject, stamp, rollup, message.payload);
+            },
+        )
+        .await?;
+        let found = ingest.edge.counters.accepted.load(Ordering::Relaxed) - before;
+        ingest
+            .edge
+            .counters
+            .repaired
+            .fetch_add(found, Ordering::Relaxed);
+        for subject in lacking {
+            self.repair(ingest, &subject).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An ordered consumer, with what it had to deliver when it was made.
 struct Opened {
     messages: pull::Ordered,
     pending: u64,
     name: String,
 }
 
-/// Opens an ordered consumer of `filter` from the stream sequence after `after` (the start when
-/// `after` is 0).
+/// Opens an ordered consumer of `filter` from `start`.
 async fn open(
     stream: &async_nats::jetstream::stream::Stream,
     filter: &str,
-    after: u64,
+    start: Start,
 ) -> Result<Opened, String> {
-    let deliver_policy = if after == 0 {
-        DeliverPolicy::All
-    } else {
-        DeliverPolicy::ByStartSequence {
+    let deliver_policy = match start {
+        Start::First | Start::After(0) => DeliverPolicy::All,
+        Start::LastPerSubject => DeliverPolicy::LastPerSubject,
+        Start::After(after) => DeliverPolicy::ByStartSequence {
             start_sequence: after + 1,
-        }
+        },
     };
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
@@ -410,7 +1027,7 @@ async fn check_stall(
     }
     // Newer messages are stored; whether any is ours (the filter may be narrower than the
     // stream) only a consumer of the filter can say.
-    let probe = open(stream, filter, after).await?;
+    let probe = open(stream, filter, Start::After(after)).await?;
     if probe.pending > 0 {
         return Ok(Some(probe));
     }
@@ -420,152 +1037,63 @@ async fn check_stall(
     Ok(None)
 }
 
-/// Reads the stream through an ordered consumer from where this edge left off (the start, the
-/// first time).
-async fn read_jetstream(
-    ingest: &mut Ingest,
-    stream: &async_nats::jetstream::stream::Stream,
-    filter: &str,
-) -> Stop {
-    let counters = &ingest.edge.counters;
-    let connection = ingest.edge.link.connection();
-    let mut after = counters.stream_sequence.load(Ordering::Relaxed);
-    // A stream whose sequence went back (a broker that lost what it had not written to disk, a
-    // stream made again) is read from its start: waiting for it to pass the old number would
-    // read nothing for as long.
-    if after > 0
-        && let Ok(info) = stream.get_info().await
-        && info.state.last_sequence < after
-    {
-        tracing::warn!(
-            "NATS (subscribe): the stream's last sequence ({}) is below the last one this edge read ({after}): the broker lost messages or the stream was made again; reading it from its start (what was read already is skipped)",
-            info.state.last_sequence
-        );
-        after = 0;
-        counters.stream_sequence.store(0, Ordering::Relaxed);
-    }
-    let opened = match open(stream, filter, after).await {
-        Ok(opened) => opened,
-        Err(why) => return Stop::Retry(why),
-    };
-    let pending = opened.pending;
-    let restoring = !counters.live.load(Ordering::Relaxed);
-    if restoring {
-        tracing::info!(
-            "NATS (subscribe): restoring {pending} retained messages of {filter} from JetStream, then live"
-        );
-    } else {
-        tracing::info!(
-            "NATS (subscribe): reading {filter} from JetStream again after stream sequence {after} ({pending} messages to catch up)"
-        );
-    }
-    if pending == 0 && restoring {
-        went_live(counters);
-        ingest.restored();
-    }
-    let mut messages = opened.messages;
-    let mut consumer = opened.name;
-    // The stream sequence at the end of a silent period, if the consumer was silent then.
-    let mut suspect: Option<u64> = None;
-    let shutdown = ingest.hub.shutdown_token();
-    loop {
-        let message = tokio::select! {
-            message = tokio::time::timeout(STALL_CHECK, messages.next()) => message,
-            _ = ingest.edge.link.wait_connection(connection) => return Stop::Reconnected,
-            () = shutdown.cancelled() => return Stop::Shutdown,
-        };
-        let message = match message {
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(err))) => {
-                return Stop::Retry(format!("the JetStream consumer failed: {err}"));
-            }
-            Ok(None) => return Stop::Retry("the JetStream consumer ended".to_owned()),
-            Err(_silent) => {
-                let counters = &ingest.edge.counters;
-                let after = counters.stream_sequence.load(Ordering::Relaxed);
-                // Silent twice in a row: a process that was stopped (SIGSTOP, a suspended
-                // laptop) finds its timer expired before it has read what waits in its socket,
-                // so one silent period alone proves nothing.
-                if suspect != Some(after) {
-                    suspect = Some(after);
-                    continue;
-                }
-                match check_stall(stream, filter, after).await {
-                    Ok(None) => {}
-                    Ok(Some(fresh)) => {
-                        counters.stalls.fetch_add(1, Ordering::Relaxed);
-                        suspect = None;
-                        tracing::warn!(
-                            "NATS (subscribe): the JetStream consumer {consumer} delivered nothing for {} s while the broker holds {} newer messages of {filter}; reading on through a new consumer from stream sequence {}",
-                            2 * STALL_CHECK.as_secs(),
-                            fresh.pending,
-                            after + 1
-                        );
-                        let _ = stream.delete_consumer(&consumer).await;
-                        messages = fresh.messages;
-                        consumer = fresh.name;
-                    }
-                    Err(why) => return Stop::Retry(why),
-                }
-                continue;
-            }
-        };
-        suspect = None;
-        let (sequence, pending) = match message.info() {
-            Ok(info) => (info.stream_sequence, info.pending),
-            Err(err) => return Stop::Retry(format!("a JetStream message without its info: {err}")),
-        };
-        let counters = &ingest.edge.counters;
-        counters.stream_sequence.store(sequence, Ordering::Relaxed);
-        let live = counters.live.load(Ordering::Relaxed);
-        if !live {
-            counters.restored_frames.fetch_add(1, Ordering::Relaxed);
-            counters
-                .restored_bytes
-                .fetch_add(message.payload.len() as u64, Ordering::Relaxed);
-        }
-        let message = message.message;
-        ingest.take(
-            message.subject.as_str(),
-            message.headers.as_ref(),
-            message.payload,
-        );
-        if !live && pending == 0 {
-            went_live(&ingest.edge.counters);
-            ingest.restored();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(subject: &str, bytes: usize) -> Message {
+        Message {
+            subject: subject.into(),
+            reply: None,
+            payload: Bytes::from(vec![b'x'; bytes]),
+            headers: None,
+            status: None,
+            description: None,
+            length: bytes,
         }
     }
-}
 
-fn went_live(counters: &EdgeCounters) {
-    counters.live.store(true, Ordering::Relaxed);
-    tracing::info!(
-        "NATS (subscribe): restored {} frames ({} bytes) from JetStream; live",
-        counters.restored_frames.load(Ordering::Relaxed),
-        counters.restored_bytes.load(Ordering::Relaxed)
-    );
-}
-
-/// Reads a plain subscription (a broker without JetStream): live only. The client subscribes
-/// again by itself after a reconnection.
-async fn read_core(ingest: &mut Ingest, client: &Client, filter: &str) -> Stop {
-    let mut subscription = match client.subscribe(filter.to_owned()).await {
-        Ok(subscription) => subscription,
-        Err(err) => return Stop::Retry(format!("cannot subscribe to {filter}: {err}")),
-    };
-    let shutdown = ingest.hub.shutdown_token();
-    loop {
-        let message = tokio::select! {
-            message = subscription.next() => message,
-            () = shutdown.cancelled() => return Stop::Shutdown,
-        };
-        let Some(message) = message else {
-            return Stop::Retry(format!("the subscription to {filter} ended"));
-        };
-        ingest.take(
-            message.subject.as_str(),
-            message.headers.as_ref(),
-            message.payload,
-        );
+    #[tokio::test]
+    async fn the_live_queue_drops_at_its_byte_bound_and_remembers_what_it_dropped() {
+        let queue = LiveQueue::new();
+        let counters = EdgeCounters::default();
+        // A message larger than the whole bound is still taken into an empty queue.
+        queue.push(message("v.big", LIVE_QUEUE_BYTES * 2), &counters);
+        queue.push(message("v.a", 10), &counters);
+        queue.push(message("v.b", 10), &counters);
+        assert_eq!(counters.live_dropped.load(Ordering::Relaxed), 2);
+        let mut batch = Vec::new();
+        assert!(queue.pop(&mut batch, &counters).await);
+        assert_eq!(batch.len(), 1);
+        let dropped = queue.take_dropped().unwrap().unwrap();
+        assert_eq!(dropped, HashSet::from(["v.a".to_owned(), "v.b".to_owned()]));
+        assert!(queue.take_dropped().is_none(), "asked once");
+        // Emptied, it takes messages up to its bound again, in order.
+        let each = LIVE_QUEUE_BYTES / 4;
+        for i in 0..6 {
+            queue.push(
+                message(&format!("v.{i}"), each - MESSAGE_OVERHEAD),
+                &counters,
+            );
+        }
+        assert_eq!(counters.live_dropped.load(Ordering::Relaxed), 4);
+        assert_eq!(counters.queued.load(Ordering::Relaxed), 4);
+        batch.clear();
+        assert!(queue.pop(&mut batch, &counters).await);
+        let subjects: Vec<&str> = batch.iter().map(|m| m.subject.as_str()).collect();
+        assert_eq!(subjects, ["v.0", "v.1", "v.2", "v.3"]);
+        assert_eq!(queue.state.lock().bytes, 0);
+        // Too many dropped subjects to remember: every subject is resynced.
+        queue.push(message("v.fill", LIVE_QUEUE_BYTES), &counters);
+        for i in 0..=DROPPED_SUBJECTS {
+            queue.push(message(&format!("v.d{i}"), 1), &counters);
+        }
+        assert_eq!(queue.take_dropped(), Some(None));
+        // The subscription ends: what is queued is still taken, then the taker hears of it.
+        queue.close();
+        batch.clear();
+        assert!(queue.pop(&mut batch, &counters).await);
+        batch.clear();
+        assert!(!queue.pop(&mut batch, &counters).await);
     }
 }
