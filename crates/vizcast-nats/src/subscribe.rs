@@ -21,13 +21,13 @@
 //!   its join snapshot; `/readyz` says 503 meanwhile, and the `nats` status says `restoring`.
 //! - **Repairs.** A live message whose subject's number skips (the edge's queue was full, the
 //!   broker cut it as a slow consumer) is held while the edge reads that subject's retained
-//!   messages from JetStream and takes those it lacks, in order; then the held message. What the
-//!   stream no longer holds is a gap (below). After a repair that found nothing, the subject is
+//!   messages from JetStream and takes those it lacks before it, in order; then the held message
+//!   and the rest of the queue. What the stream no longer holds is a gap (below). After a repair that found nothing, the subject is
 //!   not repaired again for [`REPAIR_INTERVAL`]: a publisher that drops frames makes gaps no
 //!   repair can fill.
-//! - **Resyncs.** After a reconnection (once it has taken what it received before it), or when
-//!   the queue or the client dropped messages, the edge reads the newest retained message of
-//!   every subject: one it lacks is taken, or its subject repaired.
+//! - **Resyncs.** After a reconnection, or when the queue or the client dropped messages, the
+//!   edge reads, once its queue is empty, the newest retained message of every subject: one it
+//!   lacks is taken, or its subject repaired up to it.
 //!   So a stream whose last message was lost still gets it. A stream first published while the
 //!   edge was away starts at its newest message.
 //! - A JetStream consumer that delivers nothing for twice [`STALL_CHECK`] while the broker
@@ -627,13 +627,14 @@ async fn read(
         filter,
         connection,
     };
+    // A resync to make (of every subject, or of these), once nothing is held in the queue: a
+    // resync takes each subject up to its newest message, so while older live messages wait it
+    // would skip them, and count those the stream no longer holds as missed.
+    let mut resync_due: Option<Option<HashSet<String>>> = None;
     if stream.is_some() {
-        let caught_up = if ingest.edge.counters.live.load(Ordering::Relaxed) {
-            reader.resync(ingest, None).await
-        } else {
-            restore(ingest, &reader).await
-        };
-        if let Err(stop) = caught_up {
+        if ingest.edge.counters.live.load(Ordering::Relaxed) {
+            resync_due = Some(None);
+        } else if let Err(stop) = restore(ingest, &reader).await {
             return stop;
         }
     }
@@ -647,12 +648,32 @@ async fn read(
         if before_resync == Some(0) {
             before_resync = None;
             reader.connection = ingest.edge.link.connection();
-            if stream.is_some()
-                && let Err(stop) = reader.resync(ingest, None).await
-            {
-                return stop;
+            resync_due = Some(None);
+        }
+        if stream.is_some() {
+            // Messages were dropped (by the queue at its bound, or by the client's own buffer):
+            // a subject may have lost its last one, which no later message reveals.
+            let client_dropped = ingest.edge.link.slow_consumer.load(Ordering::Relaxed);
+            if client_dropped != slow {
+                slow = client_dropped;
+                resync_due = Some(None);
             }
-            continue;
+            if let Some(dropped) = queue.take_dropped() {
+                resync_due = match (resync_due, dropped) {
+                    (Some(None), _) | (_, None) => Some(None),
+                    (Some(Some(mut due)), Some(dropped)) => {
+                        due.extend(dropped);
+                        Some(Some(due))
+                    }
+                    (None, Some(dropped)) => Some(Some(dropped)),
+                };
+            }
+            if resync_due.is_some() && queue.len() == 0 {
+                let only = resync_due.take().flatten();
+                if let Err(stop) = reader.resync(ingest, only.as_ref()).await {
+                    return stop;
+                }
+            }
         }
         let more = tokio::select! {
             more = queue.pop(&mut batch, &ingest.edge.counters) => more,
@@ -677,31 +698,12 @@ async fn read(
                 .is_some_and(|h| h.get(ROLLUP).is_some());
             if stream.is_some()
                 && ingest.wants_repair(subject, &stamp, rollup)
-                && let Err(stop) = reader.repair(ingest, subject).await
+                && let Ok(Some(held)) = &stamp
+                && let Err(stop) = reader.repair(ingest, subject, Some(held)).await
             {
                 return stop;
             }
             ingest.take_stamped(subject, stamp, rollup, message.payload);
-        }
-        // Messages were dropped (by the queue at its bound, or by the client's own small
-        // buffer): a subject may have lost its last one, which no later message reveals. Read
-        // the newest of each once nothing is held: a resync while older messages wait would
-        // count those the stream no longer holds as missed.
-        if stream.is_none() || queue.len() > 0 {
-            continue;
-        }
-        let client_dropped = ingest.edge.link.slow_consumer.load(Ordering::Relaxed);
-        let dropped = if client_dropped == slow {
-            queue.take_dropped()
-        } else {
-            slow = client_dropped;
-            queue.take_dropped();
-            Some(None)
-        };
-        if let Some(subjects) = dropped
-            && let Err(stop) = reader.resync(ingest, subjects.as_ref()).await
-        {
-            return stop;
         }
     }
 }
@@ -726,6 +728,7 @@ async fn restore(ingest: &mut Ingest, reader: &Reader<'_>) -> Result<(), Stop> {
                 message.headers.as_ref(),
                 message.payload,
             );
+            true
         })
         .await?;
     counters.live.store(true, Ordering::Relaxed);
@@ -758,14 +761,14 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// Reads what the stream holds of `filter` from `start`, up to what it held when the read
-    /// began, handing each message to `each`. A consumer that stalls is replaced (see
-    /// [`check_stall`]).
+    /// began, handing each message to `each` (which returns false to stop early). A consumer
+    /// that stalls is replaced (see [`check_stall`]).
     async fn read_stored(
         &self,
         ingest: &mut Ingest,
         filter: &str,
         start: Start,
-        mut each: impl FnMut(&mut Ingest, Message),
+        mut each: impl FnMut(&mut Ingest, Message) -> bool,
     ) -> Result<(), Stop> {
         let Some(stream) = self.stream else {
             return Ok(());
@@ -844,7 +847,9 @@ impl Reader<'_> {
                 .counters
                 .stream_sequence
                 .fetch_max(sequence, Ordering::Relaxed);
-            each(ingest, message.message);
+            if !each(ingest, message.message) {
+                break Ok(());
+            }
             remaining = remaining.saturating_sub(1).min(pending);
         };
         // Done with it: the broker need not keep it until it expires.
@@ -853,33 +858,49 @@ impl Reader<'_> {
         result
     }
 
-    /// Reads `subject`'s retained messages and takes those the edge lacks, in order.
-    async fn repair(&self, ingest: &mut Ingest, subject: &str) -> Result<(), Stop> {
+    /// Reads `subject`'s retained messages and takes those the edge lacks, in order: with `held`
+    /// (the live message that revealed the gap, taken next by the caller), only those of its
+    /// publishing run before it, so that the live messages queued after it are not skipped;
+    /// without, every one up to the newest (nothing is held).
+    async fn repair(
+        &self,
+        ingest: &mut Ingest,
+        subject: &str,
+        held: Option<&Stamp>,
+    ) -> Result<(), Stop> {
         ingest.edge.counters.repairs.fetch_add(1, Ordering::Relaxed);
         let before = ingest.edge.counters.accepted.load(Ordering::Relaxed);
         let read = self
             .read_stored(ingest, subject, Start::First, |ingest, message| {
-                let stamp = Stamp::from_headers(message.headers.as_ref());
                 // Messages without numbers (published straight to NATS) cannot be told from
-                // what came live: a repair leaves them.
-                if matches!(stamp, Ok(None)) {
-                    return;
+                // what came live, nor can broken ones: a repair leaves them.
+                let Ok(Some(stamp)) = Stamp::from_headers(message.headers.as_ref()) else {
+                    return true;
+                };
+                if let Some(held) = held {
+                    if stamp.session != held.session {
+                        return true;
+                    }
+                    if stamp.seq >= held.seq {
+                        // The gap is filled as far as the stream could.
+                        return false;
+                    }
                 }
                 let subject = message.subject.as_str();
                 // Taken already (most of what a subject retains): not a copy worth counting.
-                if let Ok(Some(stamp)) = &stamp
-                    && ingest
-                        .tracker
-                        .last(&stamp.session, subject)
-                        .is_some_and(|last| stamp.seq <= last)
+                if ingest
+                    .tracker
+                    .last(&stamp.session, subject)
+                    .is_some_and(|last| stamp.seq <= last)
                 {
-                    return;
+                    return true;
                 }
                 let rollup = message
                     .headers
                     .as_ref()
                     .is_some_and(|h| h.get(ROLLUP).is_some());
-                ingest.take_stamped(subject, stamp, rollup, message.payload);
+                ingest.take_stamped(subject, Ok(Some(stamp)), rollup, message.payload);
+                true
             })
             .await;
         let taken = ingest.edge.counters.accepted.load(Ordering::Relaxed) - before;
@@ -895,7 +916,7 @@ impl Reader<'_> {
             .fetch_add(taken, Ordering::Relaxed);
         if let Some(held) = ingest.repair_log.allow() {
             tracing::info!(
-                "NATS (subscribe): {subject} skipped numbers live; read {taken} frames of it back from JetStream{}",
+                "NATS (subscribe): {subject} skipped numbers; read {taken} frames of it back from JetStream{}",
                 held_note(held)
             );
         }
@@ -921,13 +942,13 @@ impl Reader<'_> {
             |ingest, message| {
                 let subject = message.subject.as_str();
                 if only.is_some_and(|only| !only.contains(subject)) {
-                    return;
+                    return true;
                 }
                 let stamp = Stamp::from_headers(message.headers.as_ref());
                 // Messages without numbers (published straight to NATS) cannot be told from what
                 // came live: a resync leaves them.
                 if matches!(stamp, Ok(None)) {
-                    return;
+                    return true;
                 }
                 let rollup = message
                     .headers
@@ -940,16 +961,17 @@ impl Reader<'_> {
                         .last(&stamp.session, subject)
                         .is_some_and(|last| stamp.seq <= last)
                     {
-                        return;
+                        return true;
                     }
                     // (Repaired just now: what is missing is reported with this message.)
                     if !rollup && ingest.lacks_before(subject, stamp) && ingest.may_repair(subject)
                     {
                         lacking.push(subject.to_owned());
-                        return;
+                        return true;
                     }
                 }
                 ingest.take_stamped(subject, stamp, rollup, message.payload);
+                true
             },
         )
         .await?;
@@ -960,7 +982,7 @@ impl Reader<'_> {
             .repaired
             .fetch_add(found, Ordering::Relaxed);
         for subject in lacking {
-            self.repair(ingest, &subject).await?;
+            self.repair(ingest, &subject, None).await?;
         }
         Ok(())
     }
