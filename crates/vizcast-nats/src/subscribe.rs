@@ -26,8 +26,9 @@
 //!   not repaired again for [`REPAIR_INTERVAL`]: a publisher that drops frames makes gaps no
 //!   repair can fill.
 //! - **Resyncs.** After a reconnection, or when the queue or the client dropped messages, the
-//!   edge reads, once its queue is empty, the newest retained message of every subject: one it
-//!   lacks is taken, or its subject repaired up to it.
+//!   edge reads, once its queue is empty, the newest retained message of every subject. One it
+//!   lacks is normally still on its way live; if it has not come [`CHECK_GRACE`] later (and
+//!   nothing is queued), its subject is repaired up to it.
 //!   So a stream whose last message was lost still gets it. A stream first published while the
 //!   edge was away starts at its newest message.
 //! - A JetStream consumer that delivers nothing for twice [`STALL_CHECK`] while the broker
@@ -85,6 +86,11 @@ pub const MESSAGE_OVERHEAD: usize = 512;
 /// After a repair that found nothing, the subject is not repaired again for this long (gaps in
 /// between are reported as they are).
 pub const REPAIR_INTERVAL: Duration = Duration::from_secs(1);
+/// How long after a resync a subject's newest message, lacking then, may still come live before
+/// the subject is repaired up to it (and only once nothing is queued).
+pub const CHECK_GRACE: Duration = Duration::from_secs(1);
+/// Most such checks waiting; past it, the oldest is dropped.
+const MAX_CHECKS: usize = 65_536;
 /// Most subjects whose last repair time is remembered; past it, all are forgotten.
 const REPAIR_MEMORY: usize = 4096;
 /// Most subjects whose dropped messages the queue remembers; past it, every subject is resynced.
@@ -631,6 +637,8 @@ async fn read(
     // resync takes each subject up to its newest message, so while older live messages wait it
     // would skip them, and count those the stream no longer holds as missed.
     let mut resync_due: Option<Option<HashSet<String>>> = None;
+    // What resyncs found lacking, to repair if live messages have not brought it in time.
+    let mut checks = VecDeque::new();
     if stream.is_some() {
         if ingest.edge.counters.live.load(Ordering::Relaxed) {
             resync_due = Some(None);
@@ -668,15 +676,22 @@ async fn read(
                     (None, Some(dropped)) => Some(Some(dropped)),
                 };
             }
-            if resync_due.is_some() && queue.len() == 0 {
-                let only = resync_due.take().flatten();
-                if let Err(stop) = reader.resync(ingest, only.as_ref()).await {
+            if queue.len() == 0 {
+                if resync_due.is_some() {
+                    let only = resync_due.take().flatten();
+                    if let Err(stop) = reader.resync(ingest, only.as_ref(), &mut checks).await {
+                        return stop;
+                    }
+                }
+                if let Err(stop) = reader.run_checks(ingest, &mut checks).await {
                     return stop;
                 }
             }
         }
+        let next_check = checks.front().map(|check| check.due);
         let more = tokio::select! {
             more = queue.pop(&mut batch, &ingest.edge.counters) => more,
+            () = tokio::time::sleep_until(next_check.unwrap_or_else(Instant::now).into()), if next_check.is_some() => continue,
             _ = ingest.edge.link.wait_connection(reader.connection), if before_resync.is_none() => {
                 before_resync = Some(queue.len());
                 continue;
@@ -699,7 +714,17 @@ async fn read(
             if stream.is_some()
                 && ingest.wants_repair(subject, &stamp, rollup)
                 && let Ok(Some(held)) = &stamp
-                && let Err(stop) = reader.repair(ingest, subject, Some(held)).await
+                && let Err(stop) = reader
+                    .repair(
+                        ingest,
+                        subject,
+                        Until {
+                            session: &held.session,
+                            seq: held.seq,
+                            inclusive: false,
+                        },
+                    )
+                    .await
             {
                 return stop;
             }
@@ -858,15 +883,14 @@ impl Reader<'_> {
         result
     }
 
-    /// Reads `subject`'s retained messages and takes those the edge lacks, in order: with `held`
-    /// (the live message that revealed the gap, taken next by the caller), only those of its
-    /// publishing run before it, so that the live messages queued after it are not skipped;
-    /// without, every one up to the newest (nothing is held).
+    /// Reads `subject`'s retained messages of one publishing run and takes those the edge lacks,
+    /// in order, up to `until`: never past a live message the edge holds, so that nothing queued
+    /// is skipped.
     async fn repair(
         &self,
         ingest: &mut Ingest,
         subject: &str,
-        held: Option<&Stamp>,
+        until: Until<'_>,
     ) -> Result<(), Stop> {
         ingest.edge.counters.repairs.fetch_add(1, Ordering::Relaxed);
         let before = ingest.edge.counters.accepted.load(Ordering::Relaxed);
@@ -877,14 +901,12 @@ impl Reader<'_> {
                 let Ok(Some(stamp)) = Stamp::from_headers(message.headers.as_ref()) else {
                     return true;
                 };
-                if let Some(held) = held {
-                    if stamp.session != held.session {
-                        return true;
-                    }
-                    if stamp.seq >= held.seq {
-                        // The gap is filled as far as the stream could.
-                        return false;
-                    }
+                if stamp.session != until.session {
+                    return true;
+                }
+                if stamp.seq > until.seq || (stamp.seq == until.seq && !until.inclusive) {
+                    // The gap is filled as far as the stream could.
+                    return false;
                 }
                 let subject = message.subject.as_str();
                 // Taken already (most of what a subject retains): not a copy worth counting.
@@ -923,18 +945,19 @@ impl Reader<'_> {
         read
     }
 
-    /// Reads the newest retained message of every subject of the filter (of `only`, if given):
-    /// takes it if it is the next one of its subject, and repairs its subject if more are
-    /// missing. After a reconnection or a full queue, this finds what was lost even where
-    /// nothing followed it.
+    /// Reads the newest retained message of every subject of the filter (of `only`, if given)
+    /// and notes, as a [`Check`], each one the edge lacks. The live subscription normally brings
+    /// it (a resync cannot tell a message lost from one still on its way); a check still due
+    /// [`CHECK_GRACE`] later repairs its subject up to it. After a reconnection or a drop, this
+    /// finds what was lost even where nothing followed it.
     async fn resync(
         &self,
         ingest: &mut Ingest,
         only: Option<&HashSet<String>>,
+        checks: &mut VecDeque<Check>,
     ) -> Result<(), Stop> {
         ingest.edge.counters.resyncs.fetch_add(1, Ordering::Relaxed);
-        let before = ingest.edge.counters.accepted.load(Ordering::Relaxed);
-        let mut lacking = Vec::new();
+        let due = Instant::now() + CHECK_GRACE;
         self.read_stored(
             ingest,
             self.filter,
@@ -944,48 +967,80 @@ impl Reader<'_> {
                 if only.is_some_and(|only| !only.contains(subject)) {
                     return true;
                 }
-                let stamp = Stamp::from_headers(message.headers.as_ref());
                 // Messages without numbers (published straight to NATS) cannot be told from what
                 // came live: a resync leaves them.
-                if matches!(stamp, Ok(None)) {
+                let Ok(Some(stamp)) = Stamp::from_headers(message.headers.as_ref()) else {
                     return true;
-                }
-                let rollup = message
-                    .headers
-                    .as_ref()
-                    .is_some_and(|h| h.get(ROLLUP).is_some());
-                if let Ok(Some(stamp)) = &stamp {
-                    // Taken already: the usual case, not a copy worth counting.
-                    if ingest
+                };
+                if stamp.session == ingest.hub.session()
+                    || ingest
                         .tracker
                         .last(&stamp.session, subject)
                         .is_some_and(|last| stamp.seq <= last)
-                    {
-                        return true;
-                    }
-                    // (Repaired just now: what is missing is reported with this message.)
-                    if !rollup && ingest.lacks_before(subject, stamp) && ingest.may_repair(subject)
-                    {
-                        lacking.push(subject.to_owned());
-                        return true;
-                    }
+                {
+                    return true;
                 }
-                ingest.take_stamped(subject, stamp, rollup, message.payload);
+                if checks.len() >= MAX_CHECKS {
+                    checks.pop_front();
+                }
+                checks.push_back(Check {
+                    due,
+                    subject: subject.to_owned(),
+                    session: stamp.session,
+                    seq: stamp.seq,
+                });
                 true
             },
         )
-        .await?;
-        let found = ingest.edge.counters.accepted.load(Ordering::Relaxed) - before;
-        ingest
-            .edge
-            .counters
-            .repaired
-            .fetch_add(found, Ordering::Relaxed);
-        for subject in lacking {
-            self.repair(ingest, &subject, None).await?;
+        .await
+    }
+
+    /// Repairs the subjects of the checks that are due and still lacking.
+    async fn run_checks(
+        &self,
+        ingest: &mut Ingest,
+        checks: &mut VecDeque<Check>,
+    ) -> Result<(), Stop> {
+        let now = Instant::now();
+        while checks.front().is_some_and(|check| check.due <= now) {
+            let Some(check) = checks.pop_front() else {
+                break;
+            };
+            if ingest
+                .tracker
+                .last(&check.session, &check.subject)
+                .is_some_and(|last| check.seq <= last)
+            {
+                continue;
+            }
+            let until = Until {
+                session: &check.session,
+                seq: check.seq,
+                inclusive: true,
+            };
+            self.repair(ingest, &check.subject, until).await?;
         }
         Ok(())
     }
+}
+
+/// How far a repair reads: a publishing run's messages up to this number.
+#[derive(Clone, Copy)]
+struct Until<'a> {
+    session: &'a str,
+    seq: u64,
+    /// Whether the message numbered `seq` is taken too (a resync's check), or held by the caller
+    /// (a live message that revealed the gap).
+    inclusive: bool,
+}
+
+/// A subject's newest retained message that the edge lacked at a resync.
+#[derive(Debug)]
+struct Check {
+    due: Instant,
+    subject: String,
+    session: String,
+    seq: u64,
 }
 
 /// An ordered consumer, with what it had to deliver when it was made.
