@@ -7,13 +7,17 @@
 # A's /ws (server CPU: A's). Extra arguments go to both runs (e.g. --viewers 1,10 --seconds 5).
 #
 # Usage: benches/nats_edges.sh [e2e_load options]
-# Needs nats-server: $VIZCAST_NATS_SERVER, or on PATH (scripts/test.sh installs one under target/).
+# Needs nats-server: $VIZCAST_NATS_SERVER, or the one scripts/test.sh installs under target/, or on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-server="${VIZCAST_NATS_SERVER:-$(command -v nats-server || echo "$target/tmp/nats-deps/bin/nats-server")}"
+# The broker the tests use (2.15.1, which scripts/test.sh installs) before one on PATH (Debian's is
+# 2.9.10); say which.
+server="${VIZCAST_NATS_SERVER:-$target/tmp/nats-deps/bin/nats-server}"
+[ -x "$server" ] || server=$(command -v nats-server || true)
 [ -x "$server" ] || { echo "no nats-server: run scripts/test.sh once, or set VIZCAST_NATS_SERVER" >&2; exit 1; }
+echo "broker: $("$server" --version)"
 
 bench=$(cargo bench --locked --no-default-features --bench e2e_load --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
@@ -32,6 +36,7 @@ trap cleanup EXIT
 echo "max_payload: 8388608" >"$work/broker.conf"
 "$server" -c "$work/broker.conf" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/broker.log" 2>&1 &
 pids+=($!)
+broker_pid=$!
 for _ in $(seq 100); do ls "$work"/*.ports >/dev/null 2>&1 && break; sleep 0.05; done
 ls "$work"/*.ports >/dev/null 2>&1 || { echo "nats-server did not start: $(cat "$work/broker.log")" >&2; exit 1; }
 broker=$(python3 -c 'import glob,json,sys; print(json.load(open(glob.glob(sys.argv[1] + "/*.ports")[0]))["nats"][0])' "$work")
@@ -65,5 +70,14 @@ for port in "$a_port" "$b_port"; do
 import json, sys, urllib.request
 stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/stats"))
 print(sys.argv[1], json.dumps(stats.get("nats"), sort_keys=True))
+EOF
+done
+echo
+echo "## CPU seconds of each process over the whole run (both loads)"
+for named in "broker:$broker_pid" "A:$a_pid" "B:$b_pid"; do
+    python3 - "${named%%:*}" "${named##*:}" <<'EOF'
+import os, sys
+fields = open(f"/proc/{sys.argv[2]}/stat").read().rsplit(")", 1)[1].split()
+print(f"{sys.argv[1]}: {(int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'):.1f} s")
 EOF
 done
