@@ -1,6 +1,6 @@
 //! One connection to a broker and what viewers and `/api/stats` are told about it.
 //!
-//! The NATS client reconnects by itself, forever, with a delay growing from 100 ms to 2 s. Its
+//! The NATS client reconnects by itself, forever, with a delay growing from 100 ms to 0.5 s. Its
 //! events update the [`Link`] (logged once per change) and the status message of the hub; the
 //! [`Board`] gathers the links of a process into the `nats` part of that status.
 
@@ -25,6 +25,12 @@ pub const SUBSCRIPTION_CAPACITY: usize = 256;
 pub const EDGE_SUBSCRIPTION_CAPACITY: usize = 16_384;
 /// Commands (publishes) the client buffers for its connection; a publisher waits beyond that.
 pub const CLIENT_CAPACITY: usize = 256;
+
+/// The longest wait between two attempts to reach the broker again (from 100 ms, doubling). Short:
+/// after a broker restart, what a publisher sends before an edge is back reaches that edge only
+/// from JetStream, within `--nats-history`; an attempt at a broker that is down costs a refused
+/// connection.
+pub const RECONNECT_DELAY_MAX: Duration = Duration::from_millis(500);
 
 /// Which way a link carries frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +60,8 @@ pub struct Link {
     connected: AtomicBool,
     ever_connected: AtomicBool,
     /// Whether the failure to reach the broker was logged since the connection was last up: the
-    /// client retries every 2 s at most, and each retry's error would be a log line.
+    /// client retries every [`RECONNECT_DELAY_MAX`] at most, and each retry's error would be a log
+    /// line.
     told_unreachable: AtomicBool,
     /// Times the connection came back.
     pub reconnects: AtomicU64,
@@ -121,7 +128,7 @@ impl Link {
             .max_reconnects(None)
             .reconnect_delay_callback(|attempt| {
                 let shift = u32::try_from(attempt.min(5)).unwrap_or(5);
-                Duration::from_millis(100 << shift).min(Duration::from_secs(2))
+                Duration::from_millis(100 << shift).min(RECONNECT_DELAY_MAX)
             })
             .connection_timeout(Duration::from_secs(2))
             .subscription_capacity(match self.role {
@@ -183,7 +190,7 @@ impl Link {
                 // Once until the connection is up: the retries fail the same way.
                 if !self.told_unreachable.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        "NATS ({role}): cannot reach the broker at {server} ({err}); retrying by itself every 2 s at most (local viewers are not affected)"
+                        "NATS ({role}): cannot reach the broker at {server} ({err}); retrying by itself every 0.5 s at most (local viewers are not affected)"
                     );
                 } else {
                     tracing::debug!("NATS ({role}): {server}: {err}");
