@@ -11,7 +11,8 @@
 //!   batch copies and gaps.
 //! - [`jetstream`]: the JetStream stream that lets edges join late.
 //! - [`publish`]: the [`Publisher`] sink and the task that drains its bounded queue.
-//! - [`subscribe`]: the [`Edge`] task: JetStream ordered consumer, or a plain subscription.
+//! - [`subscribe`]: the [`Edge`] task: a plain subscription for live frames, JetStream for the
+//!   restore, repairs and resyncs.
 //! - [`link`]: a connection, its reconnections, and the `nats` part of the viewers' status.
 //! - [`Bridge`] (here): starts what the flags ask for and reports it in `/api/stats`.
 
