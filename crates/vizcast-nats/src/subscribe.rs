@@ -73,10 +73,11 @@ pub const PULL_BATCH: i64 = 256;
 pub const PULL_EXPIRES: Duration = Duration::from_secs(4);
 /// A consumer that delivers nothing for two of these in a row makes the edge ask the broker
 /// whether it holds newer messages (then the consumer has stalled and is replaced; see
-/// [`check_stall`]).
+/// `check_stall`).
 pub const STALL_CHECK: Duration = Duration::from_secs(4);
-/// Most bytes of live messages the edge holds while it is busy (see [`queued_size`]); past it
-/// the arriving message is dropped and read back from JetStream later.
+/// Most bytes of live messages the edge holds while it is busy (each its bytes on the wire plus
+/// [`MESSAGE_OVERHEAD`]); past it the arriving message is dropped and read back from JetStream
+/// later.
 pub const LIVE_QUEUE_BYTES: usize = 64 << 20;
 /// Most live messages the edge holds while it is busy.
 pub const LIVE_QUEUE_MESSAGES: usize = 1 << 20;
