@@ -292,6 +292,15 @@ async fn wait_publishing(publisher: &Vizcast) {
         .await;
 }
 
+/// What an edge's stats account for: frames its hub took, plus those it reported as missed or
+/// as superseded by a newer cloud on the broker.
+fn accounted(stats: &Value) -> u64 {
+    let edge = &stats["nats"]["subscribe"];
+    stats["ingest"]["frames"].as_u64().unwrap_or(0)
+        + edge["missed_frames"].as_u64().unwrap_or(0)
+        + edge["superseded"].as_u64().unwrap_or(0)
+}
+
 fn numbered(stream: &str, range: std::ops::Range<u64>) -> Vec<String> {
     range
         .map(|i| format!(r#"{{"stream":"{stream}","t":{i},"value":{i}}}"#))
@@ -605,12 +614,6 @@ async fn a_stalled_edge_slows_no_other_viewer_and_says_what_it_missed_when_it_re
         "{last_gap}"
     );
     b.wait_for_log("NATS (subscribe): missed").await;
-    let accounted = |s: &Value| {
-        s["ingest"]["frames"].as_u64().unwrap_or(0)
-            + s["nats"]["subscribe"]["missed_frames"]
-                .as_u64()
-                .unwrap_or(0)
-    };
     let stats = b
         .wait_for_stats("B to account for every frame", |s| accounted(s) >= n)
         .await;
@@ -983,12 +986,6 @@ async fn three_broker_restarts_under_load_lose_no_frame_silently() {
     let accepted_by_a = a
         .wait_for_stats("A to take every frame", |s| s["ingest"]["frames"] == sent)
         .await;
-    let accounted = |s: &Value| {
-        let edge = &s["nats"]["subscribe"];
-        s["ingest"]["frames"].as_u64().unwrap_or(0)
-            + edge["missed_frames"].as_u64().unwrap_or(0)
-            + edge["superseded"].as_u64().unwrap_or(0)
-    };
     let stats = b
         .wait_for_stats("B to account for every frame", |s| accounted(s) >= sent)
         .await;

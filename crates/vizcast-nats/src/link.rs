@@ -174,11 +174,7 @@ impl Link {
                 if let Some(held) = self.slow_log.allow() {
                     tracing::warn!(
                         "NATS ({role}): this edge reads too slowly, the client dropped messages of subscription {sid} (read back from JetStream where the stream holds them, else reported as gaps){}",
-                        if held > 0 {
-                            format!(" ({held} more since the last such line)")
-                        } else {
-                            String::new()
-                        }
+                        crate::subscribe::held_note(held)
                     );
                 }
             }

@@ -169,16 +169,7 @@ impl Tracker {
             return None;
         }
         let last = self.last(&stamp.session, subject)?;
-        (stamp.seq > last + 1).then(|| Gap {
-            origin: if stamp.origin.is_empty() {
-                stamp.session.clone()
-            } else {
-                stamp.origin.clone()
-            },
-            subject: subject.to_owned(),
-            first: last + 1,
-            missed: stamp.seq - last - 1,
-        })
+        gap_after(subject, stamp, last)
     }
 
     /// Judges a message of `subject` stamped `stamp`.
@@ -186,10 +177,11 @@ impl Tracker {
         if stamp.session == self.own_session {
             return Verdict::Own;
         }
-        let gap = self.gap_before(subject, stamp);
         // The subject's numbers first: a copy of a batch taken on another subject still moves
         // this subject's number on.
-        match self.last(&stamp.session, subject) {
+        let last = self.last(&stamp.session, subject);
+        let gap = last.and_then(|last| gap_after(subject, stamp, last));
+        match last {
             // A copy read again (a repair that overlapped what came live, a redelivery).
             Some(last) if stamp.seq <= last => return Verdict::Duplicate(None),
             Some(_) => {}
@@ -231,6 +223,20 @@ impl Tracker {
         }
         Verdict::Take(gap)
     }
+}
+
+/// The gap before `stamp` on `subject` when the last number taken there is `last`, if any.
+fn gap_after(subject: &str, stamp: &Stamp, last: u64) -> Option<Gap> {
+    (stamp.seq > last + 1).then(|| Gap {
+        origin: if stamp.origin.is_empty() {
+            stamp.session.clone()
+        } else {
+            stamp.origin.clone()
+        },
+        subject: subject.to_owned(),
+        first: last + 1,
+        missed: stamp.seq - last - 1,
+    })
 }
 
 #[cfg(test)]

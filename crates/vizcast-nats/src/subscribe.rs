@@ -22,15 +22,15 @@
 //! - **Repairs.** A live message whose subject's number skips (the edge's queue was full, the
 //!   broker cut it as a slow consumer) is held while the edge reads that subject's retained
 //!   messages from JetStream and takes those it lacks before it, in order; then the held message
-//!   and the rest of the queue. What the stream no longer holds is a gap (below). After a repair that found nothing, the subject is
-//!   not repaired again for [`REPAIR_INTERVAL`]: a publisher that drops frames makes gaps no
-//!   repair can fill.
+//!   and the rest of the queue. What the stream no longer holds is a gap (below). After a repair
+//!   that found nothing, the subject is not repaired again for [`REPAIR_INTERVAL`]: a publisher
+//!   that drops frames makes gaps no repair can fill.
 //! - **Resyncs.** After a reconnection, or when the queue or the client dropped messages, the
 //!   edge reads, once its queue is empty, the newest retained message of every subject. One it
 //!   lacks is normally still on its way live; if it has not come [`CHECK_GRACE`] later (and
-//!   nothing is queued), its subject is repaired up to it.
-//!   So a stream whose last message was lost still gets it. A stream first published while the
-//!   edge was away starts at its newest message.
+//!   nothing is queued), its subject is repaired up to it. So a stream whose last message was
+//!   lost still gets it, and a stream first published while the edge was away gets what the
+//!   stream retains of it.
 //! - A JetStream consumer that delivers nothing for twice [`STALL_CHECK`] while the broker
 //!   holds newer messages of it is replaced (`consumer_stalls` in the status): a broker can keep
 //!   such a consumer's heartbeats going, so the client would wait on it for ever.
@@ -358,9 +358,12 @@ impl Ingest {
 
     /// Takes a message; true if the hub took it as a new frame.
     fn take(&mut self, subject: &str, headers: Option<&HeaderMap>, payload: Bytes) -> bool {
-        let stamp = Stamp::from_headers(headers);
-        let rollup = headers.is_some_and(|h| h.get(ROLLUP).is_some());
-        self.take_stamped(subject, stamp, rollup, payload)
+        self.take_stamped(
+            subject,
+            Stamp::from_headers(headers),
+            is_rollup(headers),
+            payload,
+        )
     }
 
     fn take_stamped(
@@ -452,19 +455,17 @@ impl Ingest {
     /// started before it, a new stream or a restarted publisher, while the edge was away or
     /// dropping.
     fn lacks_before(&self, subject: &str, stamp: &Stamp) -> bool {
-        if self.tracker.gap_before(subject, stamp).is_some() {
-            return true;
+        if stamp.session == self.hub.session() {
+            return false;
         }
-        stamp.seq > 1
-            && self.hold.is_none()
-            && self.tracker.tracking_resets == 0
-            && stamp.session != self.hub.session()
-            && self.tracker.last(&stamp.session, subject).is_none()
+        match self.tracker.last(&stamp.session, subject) {
+            Some(last) => stamp.seq > last + 1,
+            None => stamp.seq > 1 && self.hold.is_none() && self.tracker.tracking_resets == 0,
+        }
     }
 
     /// Whether `subject` may be repaired now (not within [`REPAIR_INTERVAL`] of a repair that
-    /// found nothing); if so,
-    /// notes it.
+    /// found nothing); if so, notes it.
     fn may_repair(&mut self, subject: &str) -> bool {
         let now = Instant::now();
         if let Some((at, found)) = self.repaired_at.get(subject)
@@ -523,7 +524,13 @@ impl Ingest {
     }
 }
 
-fn held_note(held: u64) -> String {
+/// Whether a message replaced its stream's state on the broker (`Nats-Rollup`).
+fn is_rollup(headers: Option<&HeaderMap>) -> bool {
+    headers.is_some_and(|h| h.get(ROLLUP).is_some())
+}
+
+/// What a throttled log line adds about the lines held back since the last one.
+pub(crate) fn held_note(held: u64) -> String {
     if held > 0 {
         format!(" ({held} more since the last such line)")
     } else {
@@ -634,9 +641,9 @@ async fn read(
         filter,
         connection,
     };
-    // A resync to make (of every subject, or of these), once nothing is held in the queue: a
-    // resync takes each subject up to its newest message, so while older live messages wait it
-    // would skip them, and count those the stream no longer holds as missed.
+    // A resync to make (of every subject, or of these), once nothing is held in the queue; its
+    // checks are run only then too: a repair up to a subject's newest message while older live
+    // messages wait would skip them, and count those the stream no longer holds as missed.
     let mut resync_due: Option<Option<HashSet<String>>> = None;
     // What resyncs found lacking, to repair if live messages have not brought it in time.
     let mut checks = VecDeque::new();
@@ -708,10 +715,7 @@ async fn read(
         for message in batch.drain(..) {
             let subject = message.subject.as_str();
             let stamp = Stamp::from_headers(message.headers.as_ref());
-            let rollup = message
-                .headers
-                .as_ref()
-                .is_some_and(|h| h.get(ROLLUP).is_some());
+            let rollup = is_rollup(message.headers.as_ref());
             if stream.is_some()
                 && ingest.wants_repair(subject, &stamp, rollup)
                 && let Ok(Some(held)) = &stamp
@@ -918,10 +922,7 @@ impl Reader<'_> {
                 {
                     return true;
                 }
-                let rollup = message
-                    .headers
-                    .as_ref()
-                    .is_some_and(|h| h.get(ROLLUP).is_some());
+                let rollup = is_rollup(message.headers.as_ref());
                 ingest.take_stamped(subject, Ok(Some(stamp)), rollup, message.payload);
                 true
             })
